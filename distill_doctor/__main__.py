@@ -1,0 +1,3 @@
+from distill_doctor.cli import main
+
+main()

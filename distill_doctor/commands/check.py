@@ -1,0 +1,8 @@
+"""`doctor check` (being built; see its issue)."""
+
+import typer
+
+
+def check() -> None:
+    """Not built yet."""
+    raise typer.Exit(2)
