@@ -1,0 +1,37 @@
+"""The detector contract, shared by the live watchdog and the postmortem.
+
+A detector is a small class with bounded state (O(window), never the whole run):
+    DOC: RuleDoc                               its registry entry (kind="stream")
+    update(record: Record) -> list[Finding]    called once per record, in step order
+    finish() -> list[Finding]                  verdicts that need the whole run
+Records may lack any key; a detector that never sees what it needs stays silent. Detectors
+never import torch and never print.
+
+`RunFacts` carries what is known about the run from outside the stream (a config given to
+`doctor postmortem --config`, or the trainer's plan); records may also carry the same facts
+(`planned_steps`, `vocab_size`), and the stream wins when both say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from distill_doctor.findings import Finding
+from distill_doctor.records import Record
+from distill_doctor.registry import RuleDoc
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    planned_steps: int | None = None  # optimizer steps the run will take
+    vocab_size: int | None = None
+    mem_total_bytes: int | None = None
+
+
+class Detector(Protocol):
+    DOC: ClassVar[RuleDoc]
+
+    def update(self, record: Record) -> list[Finding]: ...
+
+    def finish(self) -> list[Finding]: ...
