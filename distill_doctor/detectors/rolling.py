@@ -1,0 +1,50 @@
+"""`RollingWindow`: the last N values with cheap order statistics.
+
+Detectors ask for a median or a quantile at every record, so the window keeps a sorted copy
+beside the arrival order: an insert and a removal are a bisect plus a short memmove, far
+cheaper than sorting or calling numpy per record.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+
+# IQR / 1.349 estimates the standard deviation of normal noise, robust to the outliers we hunt.
+IQR_TO_SIGMA = 1.349
+
+
+class RollingWindow:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._order: deque[float] = deque()
+        self._sorted: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def add(self, value: float) -> None:
+        if len(self._order) == self.size:
+            oldest = self._order.popleft()
+            del self._sorted[bisect_left(self._sorted, oldest)]
+        self._order.append(value)
+        insort(self._sorted, value)
+
+    def quantile(self, q: float) -> float:
+        """Nearest-rank quantile with linear interpolation; the window must not be empty."""
+        position = q * (len(self._sorted) - 1)
+        low = int(position)
+        high = min(low + 1, len(self._sorted) - 1)
+        weight = position - low
+        return self._sorted[low] * (1 - weight) + self._sorted[high] * weight
+
+    def median(self) -> float:
+        return self.quantile(0.5)
+
+    def robust_sigma(self) -> float:
+        """Spread of the window's noise (IQR-based), ignoring the outliers it may hold."""
+        return (self.quantile(0.75) - self.quantile(0.25)) / IQR_TO_SIGMA
+
+    def values(self) -> list[float]:
+        """The values in arrival order (a copy)."""
+        return list(self._order)

@@ -1,0 +1,65 @@
+"""Reading numbers out of records, and turning a detector's verdict into a `Finding`.
+
+Parsers hand over plain numbers, but a value may still be a numeric string (HF 5 logs quote
+them), a bool or junk; detectors read every value through `number` so junk disables a check
+instead of raising.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from distill_doctor.findings import EvidenceValue, Finding, Severity
+from distill_doctor.records import Record
+from distill_doctor.registry import RuleDoc
+
+
+def number(value: Any) -> float | None:
+    """`value` as a float (NaN and Inf kept), or None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def finite(record: Record, key: str) -> float | None:
+    """The record's value for `key` when it is a finite number, else None."""
+    value = number(record.get(key))
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+def step_of(record: Record) -> int | None:
+    step = finite(record, "step")
+    return None if step is None else int(step)
+
+
+def plain(value: float) -> EvidenceValue:
+    """Evidence must survive JSON: NaN and Inf become the strings 'nan', 'inf', '-inf'."""
+    return value if math.isfinite(value) else str(value)
+
+
+def emit(
+    doc: RuleDoc,
+    step: int | None,
+    message: str,
+    evidence: dict[str, EvidenceValue],
+    severity: Severity | None = None,
+) -> Finding:
+    return Finding(
+        id=doc.id,
+        code=doc.code,
+        severity=severity or doc.severity,
+        message=message,
+        evidence=evidence,
+        fix=doc.fix,
+        step=step,
+    )
