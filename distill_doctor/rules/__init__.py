@@ -1,0 +1,34 @@
+"""The config rules of `doctor check`: one module per bad pattern, listed once in `RULES`.
+
+Each module has `DOC: RuleDoc` and `check(ctx: CheckContext) -> list[Finding]`. Importing this
+package registers every DOC, so `doctor rules` and `doctor explain` see them. Adding a rule =
+one new module + one line in `RULES` + its fixtures in tests/rules/fixtures/<rule-id>/.
+"""
+
+from __future__ import annotations
+
+from distill_doctor.findings import Finding, sort_findings
+from distill_doctor.registry import register
+from distill_doctor.rules import (
+    kd_temperature_range,
+    scheduler_steps_mismatch,
+    warmup_too_long,
+)
+from distill_doctor.rules.base import CheckContext
+
+RULES = [
+    scheduler_steps_mismatch,
+    warmup_too_long,
+    kd_temperature_range,
+]
+
+for _rule in RULES:
+    register(_rule.DOC)
+
+
+def run_rules(ctx: CheckContext) -> list[Finding]:
+    """Every rule's findings for one config, worst first."""
+    findings: list[Finding] = []
+    for rule in RULES:
+        findings.extend(rule.check(ctx))
+    return sort_findings(findings)

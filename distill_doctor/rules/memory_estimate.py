@@ -1,0 +1,113 @@
+"""Memory estimate of a distillation step: pure arithmetic over the config and model facts.
+
+Used as evidence by `full-vocab-kd-memory` and `memory-over-budget`. Every number is bytes; the
+rules show GiB. It is an estimate of what PyTorch really holds at the peak (end of the student
+forward / start of its backward), not an upper bound: the CUDA context (~0.3-0.5 GiB) and the
+caching allocator's fragmentation come on top, which is why the budget rule warns at 90%.
+"""
+
+from __future__ import annotations
+
+from distill_doctor.config.schema import TrainConfig
+from distill_doctor.rules.base import ModelFacts
+
+GIB = 1024**3
+FP32 = 4
+INT64 = 8
+ADAMW_MOMENTS = 2 * FP32  # exp_avg and exp_avg_sq, fp32 whatever the training precision
+MASTER_WEIGHTS = FP32  # mixed precision keeps an fp32 copy of the weights it updates
+# Korthikanti et al. 2022, "Reducing Activation Recomputation in Large Transformer Models",
+# eq. 1: one layer keeps s*b*h*(34 + 5*a*s/h) bytes of 16-bit activations for its backward
+# (no recomputation, no parallelism; includes the dropout masks and the attention scores).
+ACTIVATION_BYTES_PER_TOKEN_HIDDEN = 34
+ATTENTION_SCORE_BYTES = 5
+
+
+def training_bytes(cfg: TrainConfig) -> int:
+    """Bytes per element of weights and activations in the training precision."""
+    return 2 if cfg.fp16 or cfg.bf16 else FP32
+
+
+def logits_copies(cfg: TrainConfig, with_kd: bool = True) -> dict[str, int]:
+    """The vocabulary-wide tensors a KD step keeps alive at its peak, bytes per element each.
+
+    Under autocast the models emit logits in the training precision, while softmax,
+    log_softmax and the KL run in fp32 (autocast's fp32 list), so their copies are fp32.
+    """
+    half = training_bytes(cfg)
+    copies = {
+        "student_logits": half,  # the student's output, kept for the backward
+        "student_logits_grad": FP32,  # the gradient flowing back through log_softmax
+    }
+    if cfg.ce_weight > 0 or not with_kd:
+        copies["ce_log_probs"] = FP32  # cross-entropy's own log_softmax, saved by autograd
+    if with_kd:
+        copies["teacher_logits"] = half  # the teacher's output, alive until the loss is built
+        copies["teacher_soft_targets"] = FP32  # softmax(teacher / T)
+        copies["student_log_probs"] = FP32  # log_softmax(student / T), saved by autograd
+        copies["kl_pointwise"] = FP32  # F.kl_div builds p * (log p - log q) before reducing
+    return copies
+
+
+# The copies that shrink to k columns with kd_top_k: the teacher side and the KL terms. The
+# student's own logits, their gradient and its log-softmax stay vocabulary-wide (the tail of
+# the student's distribution still needs its full normaliser).
+TOP_K_NARROWED = ("teacher_logits", "teacher_soft_targets", "kl_pointwise")
+
+
+def logits_memory(
+    cfg: TrainConfig, vocab_size: int, top_k: int | None = None, with_kd: bool = True
+) -> dict[str, int]:
+    """Bytes of each vocabulary-wide copy for one micro-batch (batch x length tokens)."""
+    tokens = cfg.batch_size * cfg.max_length
+    memory = {}
+    for name, element_bytes in logits_copies(cfg, with_kd).items():
+        narrowed = top_k is not None and name in TOP_K_NARROWED
+        memory[name] = tokens * (min(top_k, vocab_size) if narrowed else vocab_size)
+        memory[name] *= element_bytes
+    if with_kd and top_k is not None:
+        memory["teacher_top_k_indices"] = tokens * min(top_k, vocab_size) * INT64
+    return memory
+
+
+def activation_memory(cfg: TrainConfig, model: ModelFacts) -> int:
+    """Activations the student keeps for its backward; the teacher runs under no_grad, so its
+    activations are freed layer by layer and do not add up."""
+    s, b, h, a = cfg.max_length, cfg.batch_size, model.hidden_size, model.num_heads
+    per_layer_16bit = s * b * h * ACTIVATION_BYTES_PER_TOKEN_HIDDEN
+    per_layer_16bit += ATTENTION_SCORE_BYTES * a * s * s * b
+    scale = training_bytes(cfg) / 2  # the constants are for 16-bit activations
+    return int(model.num_layers * per_layer_16bit * scale)
+
+
+def peak_training_memory(
+    cfg: TrainConfig,
+    student: ModelFacts,
+    teacher: ModelFacts | None,
+    vocab_size: int,
+    with_kd: bool = True,
+) -> dict[str, int]:
+    """Peak bytes of one training step, broken down; "total" is the sum of the rest.
+
+    Student: weights and gradients in the training precision, AdamW's two fp32 moments, and an
+    fp32 master copy when training in 16 bits: 16 bytes per parameter in every precision (torch
+    AMP instead keeps fp32 weights and gradients: 4 + 4 + 8, the same 16). Teacher: frozen
+    weights only, in the training precision. Plus the logits copies and the activations.
+    """
+    half = training_bytes(cfg)
+    master = MASTER_WEIGHTS if half == 2 else 0
+    breakdown = {
+        "teacher_weights": teacher.num_params * half if teacher and with_kd else 0,
+        "student_weights": student.num_params * half,
+        "student_gradients": student.num_params * half,
+        "optimizer_state": student.num_params * (ADAMW_MOMENTS + master),
+        "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd).values()),
+        "activations": activation_memory(cfg, student),
+    }
+    breakdown["total"] = sum(breakdown.values())
+    return breakdown
+
+
+def gib(num_bytes: float) -> float:
+    """Bytes as GiB, rounded for evidence tables."""
+    return round(num_bytes / GIB, 3)
