@@ -10,15 +10,36 @@ from collections.abc import Iterable
 
 from distill_doctor.detectors.base import Detector, RunFacts
 from distill_doctor.detectors.eval_frozen import EvalFrozen
+from distill_doctor.detectors.grad_explosion import GradExplosion
+from distill_doctor.detectors.grad_vanishing import GradVanishing
+from distill_doctor.detectors.loss_above_chance import LossAboveChance
+from distill_doctor.detectors.loss_divergence import LossDivergence
+from distill_doctor.detectors.loss_flat import LossFlat
+from distill_doctor.detectors.loss_spike import LossSpike
 from distill_doctor.detectors.lr_zero import LrZero
+from distill_doctor.detectors.memory_pressure import MemoryPressure
 from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
+from distill_doctor.detectors.params_frozen import ParamsFrozen
+from distill_doctor.detectors.perplexity_overflow import PerplexityOverflow
+from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
 
+# In code order (DD201...): the order findings of one record come out in.
 DETECTORS: list[type] = [
     LrZero,
     NonfiniteLoss,
+    ParamsFrozen,
     EvalFrozen,
+    LossFlat,
+    LossSpike,
+    LossDivergence,
+    GradExplosion,
+    GradVanishing,
+    LossAboveChance,
+    PerplexityOverflow,
+    MemoryPressure,
+    ThroughputDrop,
 ]
 
 

@@ -1,6 +1,6 @@
 """Synthetic metric streams: a healthy KD-like run with knobs to inject each fault.
 
-Healthy: total loss = CE + KD, each decaying exponentially with multiplicative noise; LR with
+Healthy: total loss = CE + KD, each decaying like 1/(1 + 20 t) with multiplicative noise; LR with
 linear warmup then linear decay to 0 at the last step; grad norms decaying with log-normal
 noise; a parameter checksum that moves every step; evals every `eval_every` steps; memory
 near 70%; steady throughput. A fault starts at the step given in `faults`.
@@ -56,7 +56,8 @@ class StreamSpec:
 
 
 def _decay(start: float, floor: float, t: float) -> float:
-    return floor + (start - floor) * math.exp(-3.0 * t)
+    """Fast early drop, slow tail: the shape of real LM training curves."""
+    return floor + (start - floor) / (1.0 + 20.0 * t)
 
 
 def _lr(spec: StreamSpec, step: int) -> float:
@@ -90,14 +91,14 @@ class _Run:
         t = step / self.spec.steps
         if self.active("loss_flat", step):
             t = self.spec.faults["loss_flat"] / self.spec.steps
-        ce, kd = _decay(10.0, 2.5, t), _decay(8.0, 0.8, t)
+        ce, kd = _decay(10.0, 1.5, t), _decay(8.0, 0.3, t)
         if self.active("ce_above_chance", step):
             ce *= 2.0
         if self.active("loss_divergence", step):
             start = self.spec.faults["loss_divergence"]
-            grow = 1.0 + 3.0 * (step - start) / max(1, self.spec.steps - start)
+            grow = 1.0 + 6.0 * (step - start) / max(1, self.spec.steps - start)
             start_ce, start_kd = self.losses(start - 1)
-            ce, kd = start_ce * grow * 1.2, start_kd * grow * 1.2
+            ce, kd = start_ce * grow, start_kd * grow
         return ce, kd
 
     def train_record(self, step: int) -> dict:

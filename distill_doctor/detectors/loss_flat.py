@@ -1,0 +1,161 @@
+"""`loss-flat`: the training loss makes no meaningful progress over a long stretch.
+
+Judged scale-free, whatever the logging interval: the detector keeps a fixed number of
+buckets (averages of consecutive records) whose width doubles as the run grows, so the window
+always spans a quarter to a half of the steps seen, and bucket means beat per-step noise. The
+loss is flat when, at the window's slope, training as long again would cut the loss by less
+than 5% (with the slope's own uncertainty inside that band), and the window's second half is
+not clearly lower than its first.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import median
+
+from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.findings import Finding, Severity
+from distill_doctor.records import LOSS, PLANNED_STEPS, Record
+from distill_doctor.registry import RuleDoc, register
+
+# Buckets judged at once; fewer records than this (a 3-epoch MNIST log) are never judged.
+WINDOW_BUCKETS = 20
+# Buckets kept before pairs are merged (the window doubles its width).
+MAX_BUCKETS = 4 * WINDOW_BUCKETS
+# "Training as long again would cut the loss by < 5%": healthy runs, even late, do better.
+MAX_PROGRESS = 0.05
+# The second half of the window may be at most 2% below the first (the QuALITY run: 0%).
+MAX_HALF_DROP = 0.02
+# Earlier buckets within 5% above the plateau's level belong to it (noise, epoch-start bumps).
+PLATEAU_TOLERANCE = 0.05
+# Standard errors of the slope that must fit inside the flat band: noise alone is no verdict.
+CONFIDENCE_SIGMAS = 2.0
+
+DOC = register(
+    RuleDoc(
+        id="loss-flat",
+        code="DD205",
+        kind="stream",
+        severity=Severity.WARNING,
+        summary="The training loss makes no meaningful progress over a long window.",
+        why="A loss that stops moving means the model stopped learning: LR at 0 or too low, "
+        "frozen parameters, a label/target bug that leaves nothing to learn, or a plateau "
+        "that more steps will not fix.",
+        fix="Check the LR curve and lr-zero/params-frozen findings; check the labels (a loss at "
+        "ln(num_classes) means chance level); raise the LR or stop the run early.",
+        example="loss 1.383-1.417 from step 50 to 3140 (chance level ln 4 = 1.386)",
+    )
+)
+
+
+class LossFlat:
+    DOC = DOC
+
+    def __init__(self, facts: RunFacts | None = None) -> None:
+        self.width = 1  # records per bucket
+        self.buckets: list[tuple[float, float, int, int]] = []  # (mean step, mean loss, first)
+        self.open: list[float] = [0.0, 0.0, 0.0]  # step sum, loss sum, count
+        self.open_first: int | None = None
+        self.planned = facts.planned_steps if facts and facts.planned_steps else 0
+        self.reported_from: int | None = None  # first step of the flat stretch reported
+
+    def update(self, record: Record) -> list[Finding]:
+        planned = finite(record, PLANNED_STEPS)
+        if planned:
+            self.planned = int(planned)
+        loss, step = finite(record, LOSS), step_of(record)
+        if loss is None or step is None:
+            return []
+        if self.open_first is None:
+            self.open_first = step
+        self.open[0] += step
+        self.open[1] += loss
+        self.open[2] += 1
+        if self.open[2] < self.width:
+            return []
+        count = self.open[2]
+        self.buckets.append((self.open[0] / count, self.open[1] / count, self.open_first, step))
+        self.open, self.open_first = [0.0, 0.0, 0.0], None
+        if len(self.buckets) == MAX_BUCKETS:
+            self._merge_pairs()
+        if len(self.buckets) < WINDOW_BUCKETS:
+            return []
+        return self._judge(self.buckets[-WINDOW_BUCKETS:])
+
+    def finish(self) -> list[Finding]:
+        return []
+
+    def _merge_pairs(self) -> None:
+        pairs = zip(self.buckets[0::2], self.buckets[1::2], strict=True)
+        self.buckets = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, a[2], b[3]) for a, b in pairs]
+        self.width *= 2
+
+    def _plateau_start(self, level: float) -> int:
+        """The first step of the trailing buckets that all sit at the plateau's level: the
+        window is judged late (it must be long), but the plateau may have begun before it."""
+        first = self.buckets[-1][2]
+        for bucket in reversed(self.buckets):
+            if bucket[1] > level * (1 + PLATEAU_TOLERANCE):
+                break
+            first = bucket[2]
+        return first
+
+    def _judge(self, window: list[tuple[float, float, int, int]]) -> list[Finding]:
+        steps = [b[0] for b in window]
+        losses = [b[1] for b in window]
+        fit = _slope(steps, losses)
+        level = median(losses)
+        if fit is None or level <= 0:
+            return []
+        slope, slope_error = fit
+        last_step = window[-1][3]
+        # Early in a long run every loss curve looks flat by its own short history: judge by
+        # the planned length when it is known.
+        horizon = max(last_step, self.planned)
+        progress = -slope * horizon / level
+        band = CONFIDENCE_SIGMAS * slope_error * horizon / level
+        half = WINDOW_BUCKETS // 2
+        start, end = median(losses[:half]), median(losses[half:])
+        half_drop = (start - end) / start
+        flat = abs(progress) + band < MAX_PROGRESS and half_drop < MAX_HALF_DROP
+        first = window[0][2]
+        if not flat:
+            # Cleared only by clear progress after the stretch already reported.
+            if self.reported_from is not None and first > self.reported_from:
+                if progress > 2 * MAX_PROGRESS:
+                    self.reported_from = None
+            return []
+        if self.reported_from is not None:
+            return []
+        first = self._plateau_start(start)
+        self.reported_from = first
+        return [
+            emit(
+                DOC,
+                first,
+                f"Loss flat from step {first} to {last_step}: {start:.4g} -> {end:.4g} "
+                f"(at this slope {horizon} steps would cut it by {max(progress, 0):.1%}).",
+                {
+                    "first_step": first,
+                    "last_step": last_step,
+                    "window_steps": last_step - first,
+                    "slope_per_step": slope,
+                    "start": start,
+                    "end": end,
+                    "progress": round(progress, 4),
+                },
+            )
+        ]
+
+
+def _slope(xs: list[float], ys: list[float]) -> tuple[float, float] | None:
+    """Least-squares slope of ys over xs and its standard error."""
+    n = len(xs)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    if sxx == 0 or n < 3:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
+    residual = sum((y - mean_y - slope * (x - mean_x)) ** 2 for x, y in zip(xs, ys, strict=True))
+    return slope, math.sqrt(residual / (n - 2) / sxx)

@@ -1,0 +1,148 @@
+"""`perplexity-overflow`: a reported perplexity that is exp() of a huge loss (> ~1e6, or inf),
+or exp() of the combined KD loss rather than of the cross-entropy.
+
+The detector remembers the latest value of every loss in the stream and says which one
+ln(ppl) matches: the seed's 485,165,195 is exp(20.0), its training loss, not exp(101.40),
+its eval loss, and not a CE at all.
+"""
+
+from __future__ import annotations
+
+import math
+
+from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.values import emit, number, plain, step_of
+from distill_doctor.findings import Finding, Severity
+from distill_doctor.records import EVAL_PREFIX, LOSS, LOSS_PREFIX, PPL, Record
+from distill_doctor.registry import RuleDoc, register
+
+PPL_KEYS = (PPL, "eval_ppl", "perplexity", "eval_perplexity")
+# exp(13.8): beyond any real vocabulary's uniform guess (ln 262144 = 12.5): a number no
+# reader can use, and a sign of a broken loss or a wrong formula.
+HUGE_PPL = 1e6
+# An episode ends only well below the threshold, so noise around it gives one finding.
+CLEAR_PPL = HUGE_PPL / 10
+# ln(ppl) "matches" a loss within 1% (logs round both numbers).
+MATCH_TOLERANCE = 0.01
+# The total differs from the CE by more than 5%: exp(total) is then not a perplexity.
+COMBINED_GAP = 0.05
+CE_KEYS = ("loss_ce", "eval_ce", "eval_loss_ce")
+
+DOC = register(
+    RuleDoc(
+        id="perplexity-overflow",
+        code="DD211",
+        kind="stream",
+        severity=Severity.WARNING,
+        summary="A reported perplexity is exp() of a huge or combined loss.",
+        why="Perplexity is exp(cross-entropy per token). exp() of a KD total (CE + KD + "
+        "feature terms) or of an untrained loss gives meaningless numbers (485 million) or "
+        "overflows to inf, and hides what the CE really is.",
+        fix="Report exp(CE) only, computed from the mean CE over valid tokens (the LM loss, "
+        "not the KD total), and cap it for display (e.g. exp(min(ce, 20))).",
+        example="ppl 485165195 = exp(20.0) matches the training loss, not eval loss 101.40",
+    )
+)
+
+
+def _is_loss_key(key: str) -> bool:
+    return (
+        key == LOSS
+        or key.startswith(LOSS_PREFIX)
+        or (key.startswith(EVAL_PREFIX) and ("loss" in key or key.endswith(("_ce", "_kd"))))
+    )
+
+
+class PerplexityOverflow:
+    DOC = DOC
+
+    def __init__(self, facts: RunFacts | None = None) -> None:
+        self.latest: dict[str, float] = {}  # one entry per loss key: bounded by the schema
+        self.reported: set[str] = set()  # ppl keys inside a reported episode
+
+    def update(self, record: Record) -> list[Finding]:
+        findings = []
+        for key, raw in record.items():
+            if _is_loss_key(key):
+                value = number(raw)
+                if value is not None and math.isfinite(value):
+                    self.latest[key] = value
+        for key in PPL_KEYS:
+            ppl = number(record.get(key))
+            if ppl is not None and not math.isnan(ppl) and ppl > 0:
+                finding = self._judge(key, ppl, step_of(record))
+                if finding is not None:
+                    findings.append(finding)
+        return findings
+
+    def finish(self) -> list[Finding]:
+        return []
+
+    def _judge(self, key: str, ppl: float, step: int | None) -> Finding | None:
+        log_ppl = math.log(ppl)
+        matched = self._match(log_ppl)
+        huge = ppl > HUGE_PPL
+        combined = matched is not None and self._is_combined(matched)
+        if not (huge or combined):
+            if ppl < CLEAR_PPL:
+                self.reported.discard(key)
+            return None
+        if key in self.reported:
+            return None
+        self.reported.add(key)
+        return emit(
+            DOC,
+            step,
+            self._message(key, ppl, log_ppl, matched),
+            {
+                "field": key,
+                "ppl": plain(ppl),
+                "ln_ppl": plain(log_ppl),
+                "matches": matched,
+                "matched_value": self.latest.get(matched or ""),
+                "ce": self._ce(),
+                **{f"latest_{k}": v for k, v in self._others(matched)},
+            },
+        )
+
+    def _match(self, log_ppl: float) -> str | None:
+        """The loss whose latest value equals ln(ppl), the closest when several do."""
+        if not math.isfinite(log_ppl):
+            return None
+        gaps = {
+            k: abs(v - log_ppl)
+            for k, v in self.latest.items()
+            if abs(v - log_ppl) <= MATCH_TOLERANCE * max(1.0, abs(v))
+        }
+        return min(gaps, key=gaps.get) if gaps else None
+
+    def _ce(self) -> float | None:
+        return next((self.latest[k] for k in CE_KEYS if k in self.latest), None)
+
+    def _is_combined(self, matched: str) -> bool:
+        """ln(ppl) is a total loss that differs clearly from the CE beside it."""
+        if matched in CE_KEYS:
+            return False
+        ce = self._ce()
+        return ce is not None and abs(self.latest[matched] - ce) > COMBINED_GAP * abs(ce)
+
+    def _others(self, matched: str | None) -> list[tuple[str, float]]:
+        """The main losses ln(ppl) did not match, for the reader to compare."""
+        keys = (LOSS, "eval_loss")
+        return [(k, self.latest[k]) for k in keys if k in self.latest and k != matched]
+
+    def _message(self, key: str, ppl: float, log_ppl: float, matched: str | None) -> str:
+        if not math.isfinite(ppl):
+            head = f"{key} overflowed to inf (exp() of a loss above ~709)"
+        else:
+            head = f"{key} {ppl:.6g} = exp({log_ppl:.4g})"
+        if matched is None:
+            return f"{head}, matching no loss in the log."
+        value = self.latest[matched]
+        if matched in CE_KEYS:
+            return f"{head}: exp() of {matched} ({value:.4g}), itself a huge cross-entropy."
+        others = ", ".join(f"{k} {v:.4g}" for k, v in self._others(matched))
+        tail = f", not of {others}" if others else ""
+        ce = self._ce()
+        ce_text = f"; exp(CE) would be {math.exp(min(ce, 700)):.4g}" if ce is not None else ""
+        return f"{head}: the exp() of {matched} ({value:.4g}){tail}{ce_text}."
