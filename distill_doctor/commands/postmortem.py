@@ -1,8 +1,65 @@
-"""`doctor postmortem` (being built; see its issue)."""
+"""`doctor postmortem FILE...`: diagnose a finished (or killed) run from its logs.
+
+Exit codes: 0 healthy (or warnings only), 1 findings of error severity, 2 input error or no
+data to judge. Imports no torch: parsers, detectors and renderers are plain Python."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+
+from distill_doctor.errors import InputError
+from distill_doctor.postmortem.analysis import analyze
+from distill_doctor.postmortem.formats import BY_NAME
+from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.report import build_report
+from distill_doctor.postmortem.run_config import load_run_config
+from distill_doctor.render.json import render_json
+from distill_doctor.render.report_text import print_report
 
 
-def postmortem() -> None:
-    """Not built yet."""
-    raise typer.Exit(2)
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def postmortem(
+    files: Annotated[list[Path], typer.Argument(help="Log files or TensorBoard run dirs.")],
+    config: Annotated[Path | None, typer.Option(help="The run's training config.")] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = (
+        OutputFormat.text
+    ),
+    plot: Annotated[Path | None, typer.Option(help="Write curves to a .png or .html.")] = None,
+    format_in: Annotated[
+        str | None, typer.Option(help=f"Force the log format: {', '.join(BY_NAME)}.")
+    ] = None,
+    accumulation: Annotated[
+        int | None, typer.Option(min=1, help="Micro-batches per optimizer step (tqdm bars).")
+    ] = None,
+    logging_steps: Annotated[
+        int | None, typer.Option(min=1, help="Steps between HF Trainer stdout log lines.")
+    ] = None,
+) -> None:
+    """Diagnose a finished run from its logs: verdict, timeline, root-cause chains."""
+    if plot is not None and plot.suffix.lower() not in (".png", ".html"):
+        raise InputError(f"--plot {plot}: give a file name ending in .png or .html.")
+    run_config = load_run_config(config) if config is not None else None
+    options = ParseOptions(
+        accumulation=accumulation or (run_config.accumulation if run_config else None),
+        logging_steps=logging_steps,
+    )
+    analysis = analyze(files, run_config.facts() if run_config else None, options, format_in)
+    report = build_report(analysis, run_config)
+    if plot is not None:
+        from distill_doctor.render.plot import write_plot
+
+        write_plot(report, plot)
+    if output is OutputFormat.json:
+        typer.echo(render_json(report.timeline, **report.summary()))
+    else:
+        print_report(report, Console(highlight=False))
+    raise typer.Exit(report.exit_code)

@@ -1,0 +1,108 @@
+"""Parse the logs of one run, merge them by step, run the detectors: the postmortem's data.
+
+Everything streams: records pass through the detectors and the plot's bounded curves and are
+then dropped, so memory stays flat however long the logs are."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from distill_doctor import records as R
+from distill_doctor.detectors import DetectorSuite, RunFacts
+from distill_doctor.findings import Finding
+from distill_doctor.postmortem.formats import detect, expand
+from distill_doctor.postmortem.merge import merge_by_step
+from distill_doctor.postmortem.parsers import FINDING_KEY, ParseOptions
+from distill_doctor.postmortem.series import Curves
+from distill_doctor.postmortem.skipped import Skipped
+
+# Keys that say something about the run's health (a record with only these is "data").
+_FACT_KEYS = frozenset(
+    {R.STEP, R.MICRO_STEP, R.EPOCH, R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE, R.MEM_TOTAL}
+)
+
+
+@dataclass
+class Source:
+    path: Path
+    format: str
+    skipped: Skipped
+    records: int = 0
+
+
+@dataclass
+class Analysis:
+    sources: list[Source]
+    findings: list[Finding] = field(default_factory=list)  # detectors' and the logs' own
+    records: int = 0
+    metric_records: int = 0  # records with a metric, not only facts: zero means "no data"
+    last_step: int | None = None
+    # Facts the logs stated (a `[Scheduler] Optimizer steps:` line, trainer_state max_steps).
+    logged_facts: dict[str, int] = field(default_factory=dict)
+    curves: Curves = field(default_factory=Curves)
+
+    def observe(self, record: dict[str, object]) -> None:
+        self.records += 1
+        if any(key not in _FACT_KEYS for key in record):
+            self.metric_records += 1
+        step = record.get(R.STEP)
+        if isinstance(step, int):
+            self.last_step = step if self.last_step is None else max(self.last_step, step)
+        for key in (R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE):
+            value = record.get(key)
+            if isinstance(value, int):
+                self.logged_facts[key] = value
+        self.curves.add(record)
+
+
+def _counted(records: Iterator[dict[str, object]], source: Source) -> Iterator[dict[str, object]]:
+    for record in records:
+        source.records += 1
+        yield record
+
+
+def open_sources(
+    paths: list[Path], options: ParseOptions, format_in: str | None = None
+) -> tuple[list[Source], Iterator[dict[str, object]]]:
+    """Detect every file's format up front (so a bad file fails before any work), then one
+    merged record stream."""
+    files = [file for path in paths for file in expand(path)]
+    sources = [Source(file, detect(file, format_in).NAME, Skipped(str(file))) for file in files]
+    streams = [
+        _counted(detect(s.path, s.format).parse(s.path, s.skipped, options), s) for s in sources
+    ]
+    return sources, merge_by_step(streams)
+
+
+def analyze(
+    paths: list[Path],
+    facts: RunFacts | None = None,
+    options: ParseOptions | None = None,
+    format_in: str | None = None,
+) -> Analysis:
+    sources, records = open_sources(paths, options or ParseOptions(), format_in)
+    analysis = Analysis(sources)
+    suite = DetectorSuite(facts)
+    for record in records:
+        logged = record.pop(FINDING_KEY, None)
+        if isinstance(logged, dict):
+            analysis.findings.append(Finding.from_dict(logged))
+            continue
+        analysis.observe(record)
+        analysis.findings.extend(suite.update(record))
+    analysis.findings.extend(suite.finish())
+    analysis.findings = _unique(analysis.findings)
+    return analysis
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    """One finding per (id, step): a log's own finding and the replayed detector's agree."""
+    seen: set[tuple[str, int | None]] = set()
+    kept = []
+    for finding in findings:
+        if (finding.id, finding.step) not in seen:
+            seen.add((finding.id, finding.step))
+            kept.append(finding)
+    return kept

@@ -1,0 +1,105 @@
+"""Symptom -> diagnosis -> fix chains: findings that, together (and with the config), point
+past the symptom to the cause, as the seed's write-up had to work out by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from distill_doctor import records as R
+from distill_doctor.findings import Finding
+
+
+@dataclass(frozen=True)
+class Chain:
+    symptom: str
+    diagnosis: str
+    fix: str
+    finding_ids: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "symptom": self.symptom,
+            "diagnosis": self.diagnosis,
+            "fix": self.fix,
+            "findings": list(self.finding_ids),
+        }
+
+
+@dataclass(frozen=True)
+class ChainInputs:
+    first: dict[str, Finding]  # the earliest finding of each id
+    planned_steps: int | None  # optimizer steps of the run (config, else the log)
+    scheduler_steps: int | None  # steps the scheduler was told (log line, else config)
+    accumulation: int | None
+
+
+def _scheduler(inputs: ChainInputs) -> Chain | None:
+    lr_zero = inputs.first.get("lr-zero")
+    told, planned = inputs.scheduler_steps, inputs.planned_steps
+    if lr_zero is None or not told or not planned or told == planned:
+        return None
+    ratio = max(told, planned) / min(told, planned)
+    why = f"{ratio:.1f}x off"
+    if inputs.accumulation and inputs.accumulation > 1 and abs(ratio - inputs.accumulation) < 1:
+        why += f": one counts micro-batches, gradient_accumulation_steps = {inputs.accumulation}"
+    return Chain(
+        symptom=f"LR at 0 from step {lr_zero.step}",
+        diagnosis=f"root cause: the scheduler, not the loss. It was told {told:,} total steps "
+        f"but the run takes {planned:,} optimizer steps ({why}), so its schedule ends early.",
+        fix=f"Tell the scheduler {planned:,} steps (optimizer steps = batches / "
+        "gradient_accumulation_steps x epochs) and step it once per optimizer step.",
+        finding_ids=("lr-zero",),
+    )
+
+
+def _frozen_weights(inputs: ChainInputs) -> Chain | None:
+    frozen = inputs.first.get("eval-frozen")
+    cause = inputs.first.get("lr-zero") or inputs.first.get("params-frozen")
+    if frozen is None or cause is None:
+        return None
+    return Chain(
+        symptom=f"eval metrics identical from step {frozen.step}",
+        diagnosis=f"no weight updates: {cause.id} from step {cause.step}, so every evaluation "
+        "scores the same weights. The eval code is not the bug.",
+        fix=cause.fix or "Make the optimizer step change the weights (LR > 0, params trainable).",
+        finding_ids=("eval-frozen", cause.id),
+    )
+
+
+def _perplexity(inputs: ChainInputs) -> Chain | None:
+    overflow = inputs.first.get("perplexity-overflow")
+    if overflow is None:
+        return None
+    return Chain(
+        symptom=f"perplexity {overflow.evidence.get(R.PPL, 'huge')} at step {overflow.step}",
+        diagnosis="the perplexity is computed from the wrong loss: exp() of a training or "
+        "combined KD loss, not of the eval cross-entropy.",
+        fix="Report perplexity as exp(eval cross-entropy per token) only.",
+        finding_ids=("perplexity-overflow",),
+    )
+
+
+def _hidden_nan(inputs: ChainInputs) -> Chain | None:
+    nonfinite = inputs.first.get("nonfinite-loss")
+    if nonfinite is None or "clamp" not in nonfinite.message.lower():
+        return None
+    return Chain(
+        symptom=f"a loss component became NaN at step {nonfinite.step} and was clamped to 0",
+        diagnosis="the loss shown is finite only because the NaN was hidden: that component "
+        "stopped training, and its gradients may be NaN too.",
+        fix=nonfinite.fix or "Find the overflow (temperature, fp16 logits) instead of clamping.",
+        finding_ids=("nonfinite-loss",),
+    )
+
+
+CHAINS: tuple[Callable[[ChainInputs], Chain | None], ...] = (
+    _scheduler,
+    _frozen_weights,
+    _perplexity,
+    _hidden_nan,
+)
+
+
+def find_chains(inputs: ChainInputs) -> list[Chain]:
+    return [chain for rule in CHAINS if (chain := rule(inputs)) is not None]

@@ -1,0 +1,72 @@
+"""Which parser reads a file: sniffed from its first 8 KiB and its name, or named by the user.
+A directory stands for the TensorBoard event files under it (a run directory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+
+from distill_doctor.errors import InputError
+from distill_doctor.postmortem.lines import read_head
+from distill_doctor.postmortem.parsers import (
+    events_jsonl,
+    hf_state,
+    hf_stdout,
+    jsonl,
+    lightning_csv,
+    seed_text,
+    tensorboard,
+    wordlm,
+)
+
+# Most specific first: an events.jsonl line is also JSON-lines; an HF stdout log also has
+# `loss=`-free text a seed log would claim; a word_language_model log has `lr` and `loss`.
+PARSERS: tuple[ModuleType, ...] = (
+    tensorboard,
+    events_jsonl,
+    hf_state,
+    jsonl,
+    lightning_csv,
+    hf_stdout,
+    wordlm,
+    seed_text,
+)
+BY_NAME = {parser.NAME: parser for parser in PARSERS}
+
+
+def formats_understood() -> str:
+    return "; ".join(f"{p.NAME}: {p.DESCRIPTION}" for p in PARSERS)
+
+
+def expand(path: Path) -> list[Path]:
+    """The files a path stands for: itself, or a run directory's event files."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory.")
+    if not path.is_dir():
+        return [path]
+    found = sorted(p for p in path.rglob("*tfevents*") if p.is_file())
+    if not found:
+        raise InputError(
+            f"{path}: a directory with no TensorBoard event files (events.out.tfevents.*); "
+            "give the log files themselves."
+        )
+    return found
+
+
+def detect(path: Path, forced: str | None = None) -> ModuleType:
+    """The parser for a file, or an InputError naming the formats understood."""
+    if forced is not None:
+        if forced not in BY_NAME:
+            raise InputError(f"Unknown log format {forced!r}; known: {', '.join(BY_NAME)}.")
+        return BY_NAME[forced]
+    head = read_head(path)
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty. Formats understood: {formats_understood()}.")
+    for parser in PARSERS:
+        if parser.sniff(head, path):
+            return parser
+    raise InputError(
+        f"{path}: not a training log this tool recognises (looked at its first "
+        f"{len(head):,} bytes). Formats understood: {formats_understood()}. If it is one of "
+        "these, name it with --format-in."
+    )

@@ -1,0 +1,65 @@
+"""Streaming line reading for every text parser: large binary chunks, a cap on line length,
+undecodable bytes replaced, LF and CRLF alike. Memory stays at one chunk plus one line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from distill_doctor.postmortem.skipped import Skipped
+
+CHUNK_BYTES = 8 * 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # no metric line is this long; a longer one is garbage or a dump
+LONG_LINE = "line over 1 MiB"
+
+
+def iter_blocks(path: Path, skipped: Skipped) -> Iterator[bytes]:
+    """Blocks of whole lines (each ends just before a newline, or at the end of the file).
+
+    A line longer than MAX_LINE_BYTES is dropped and counted; the block that held it is never
+    built, so a 10 GB line costs one chunk of memory."""
+    carry = b""
+    dropping = 0  # bytes of an over-long line dropped so far
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            if dropping:
+                end = chunk.find(b"\n")
+                if end < 0:
+                    dropping += len(chunk)
+                    continue
+                skipped.skip(LONG_LINE, dropping + end)
+                dropping, chunk = 0, chunk[end + 1 :]
+            data = carry + chunk if carry else chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+            else:
+                carry = data[cut + 1 :]
+                yield data[:cut]
+            if len(carry) > MAX_LINE_BYTES:
+                dropping, carry = len(carry), b""
+    if dropping:
+        skipped.skip(LONG_LINE, dropping)
+    elif carry:
+        yield carry
+
+
+def iter_lines(path: Path, skipped: Skipped) -> Iterator[bytes]:
+    """Lines without their LF/CRLF ending; over-long lines inside a block are counted too."""
+    for block in iter_blocks(path, skipped):
+        for line in block.split(b"\n"):
+            if len(line) > MAX_LINE_BYTES:
+                skipped.skip(LONG_LINE, len(line))
+                continue
+            yield line[:-1] if line.endswith(b"\r") else line
+
+
+def iter_text_lines(path: Path, skipped: Skipped) -> Iterator[str]:
+    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error."""
+    for line in iter_lines(path, skipped):
+        yield line.decode("utf-8", errors="replace")
+
+
+def read_head(path: Path, size: int = 8192) -> bytes:
+    with open(path, "rb") as file:
+        return file.read(size)

@@ -1,0 +1,148 @@
+"""Plain and tqdm training logs of the seed's kind.
+
+Understood lines (anywhere in a line, after ANSI colours; `\\r` redraws split a line):
+    tqdm bar postfix    `... 1200/25000 [07:59<2:46:40, 2.50it/s, loss=21.5, lr=0.00e+00]`
+    key=value lines     `loss=18.2 lr=1.50e-05`
+    eval                `[Eval] loss: 22.3, perplexity: 485165195.41`
+    eval at a step      `Step 1000: loss=101.40, kd=21.14, feature=40.79, attention=0.49`
+    warnings            `[Warning] lm_loss produced non-finite value (nan); clamping to zero.`
+    scheduler plan      `[Scheduler] Optimizer steps: 4,687`
+    accumulation        `gradient_accumulation_steps: 16`
+    perplexity          `Perplexity: 485,165,195.41`
+
+Steps: a tqdm bar counts micro-batches (with gradient accumulation the bar advances once per
+batch), so its count becomes `micro_step` (summed over successive per-epoch bars) and
+`step` = micro_step // accumulation. `Step N:` lines give the optimizer step directly and are
+eval results (the seed printed its evaluations so). Consecutive redraws with the same
+postfix carry no new value and yield nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from distill_doctor import records as R
+from distill_doctor.postmortem.keys import record_key, to_number
+from distill_doctor.postmortem.lines import MAX_LINE_BYTES, iter_blocks
+from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.skipped import Skipped
+
+NAME = "seed-text"
+DESCRIPTION = "plain/tqdm training logs (loss=, lr=, [Eval], Step N:, [Warning], [Scheduler])"
+
+_NUMBER = rb"[-+]?(?:nan|inf|infinity|\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)"
+_PAIR = re.compile(rb"([A-Za-z_][\w/]*)\s*=\s*(" + _NUMBER + rb")", re.IGNORECASE)
+_COLON_PAIR = re.compile(rb"([A-Za-z_][\w/ ]*?)\s*[:=]\s*(" + _NUMBER + rb")", re.IGNORECASE)
+_BAR = re.compile(rb"(\d+)/(\d+) \[")
+_STEP_LINE = re.compile(rb"^\s*Step\s+(\d[\d,]*)\s*:", re.IGNORECASE)
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+_SCHEDULER = re.compile(rb"(?:optimizer|total|training)\s+steps\s*:\s*(\d[\d,]*)", re.I)
+_ACCUMULATION = re.compile(rb"gradient[_ ]accumulation(?:[_ ]steps)?\s*[:=]\s*(\d+)", re.I)
+_PERPLEXITY = re.compile(rb"(?:perplexity|ppl)\s*[:=]\s*(" + _NUMBER + rb")", re.IGNORECASE)
+_SNIFF = re.compile(
+    rb"(?:\b(?:loss|lr)=\s*[-+.\dna]|\[Eval\]|^\s*Step\s+\d[\d,]*\s*:|\[Scheduler\]|"
+    rb"produced non-finite)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    return _SNIFF.search(head) is not None
+
+
+def _pairs(pattern: re.Pattern[bytes], text: bytes, prefix: str = "") -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name, value in pattern.findall(text):
+        key = record_key(prefix + name.decode("ascii", "replace"))
+        number = to_number(value.decode("ascii"))
+        if key is not None and number is not None:
+            found[key] = number
+    return found
+
+
+class _SeedState:
+    """Bounded state of one log: where the step counter is and what was last emitted."""
+
+    def __init__(self, options: ParseOptions, skipped: Skipped) -> None:
+        self.accumulation = options.accumulation
+        self.skipped = skipped
+        self.step = 0
+        self.micro = 0
+        self.bar_offset = 0  # micro-batches of the finished per-epoch bars
+        self.bar_count = 0
+        self.bar_total = 0
+        self.last_postfix = b""
+
+    def _accumulation(self) -> int:
+        return self.accumulation or 1
+
+    def bar(self, line: bytes, eq: int) -> dict[str, object] | None:
+        match = _BAR.search(line, 0, eq)
+        postfix = line[line.rfind(b" ", 0, eq) + 1 :]  # from the first key to the line's end
+        if match is not None:
+            count, total = int(match.group(1)), int(match.group(2))
+            if count < self.bar_count:  # a new bar: the next epoch starts counting from 0
+                self.bar_offset += max(self.bar_total, self.bar_count)
+            self.bar_count, self.bar_total = count, total
+            self.micro = self.bar_offset + count
+            self.step = self.micro // self._accumulation()
+        if postfix == self.last_postfix:
+            return None
+        self.last_postfix = postfix
+        record = _pairs(_PAIR, postfix)
+        if not record:
+            return None
+        if match is not None:
+            record[R.MICRO_STEP] = self.micro
+        return record
+
+    def line(self, line: bytes) -> dict[str, object] | None:
+        """One physical line (no `\\r`, no `\\n`) -> a record without its step, or None."""
+        if b"\x1b" in line:
+            line = _ANSI.sub(b"", line)
+        if b"[Eval]" in line:
+            return _pairs(_COLON_PAIR, line[line.find(b"[Eval]") + 6 :], "eval_") or None
+        step_line = _STEP_LINE.match(line) if line[:12].lstrip()[:4] in (b"Step", b"step") else None
+        if step_line is not None:
+            self.step = int(step_line.group(1).replace(b",", b""))
+            return _pairs(_PAIR, line[step_line.end() :], "eval_") or None
+        if b"arning" in line or b"non-finite" in line:
+            return {R.WARNING: line.decode("utf-8", "replace").strip()}
+        eq = line.find(b"=")
+        if eq > 0:
+            return self.bar(line, eq)
+        return self.facts(line)
+
+    def facts(self, line: bytes) -> dict[str, object] | None:
+        if b"[Scheduler]" in line:
+            found = _SCHEDULER.search(line)
+            return {R.SCHEDULER_STEPS: int(found.group(1).replace(b",", b""))} if found else None
+        if b"ccumulation" in line:
+            found = _ACCUMULATION.search(line)
+            if found and self.accumulation is None:
+                self.accumulation = int(found.group(1))
+            return None
+        if b"erplexity" in line or b"ppl" in line:
+            found = _PERPLEXITY.search(line)
+            number = to_number(found.group(1).decode("ascii")) if found else None
+            if number is not None:
+                return {R.PPL: number}
+        self.skipped.skip("no metric on the line", len(line))
+        return None
+
+
+def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+    state = _SeedState(options, skipped)
+    for block in iter_blocks(path, skipped):
+        if b"\r" in block:
+            block = block.replace(b"\r", b"\n")
+        for line in block.split(b"\n"):
+            if len(line) > MAX_LINE_BYTES:
+                skipped.skip("line over 1 MiB", len(line))
+                continue
+            record = state.line(line) if line else None
+            if record is not None:
+                record[R.STEP] = state.step
+                yield record

@@ -1,0 +1,95 @@
+"""PyTorch `examples/word_language_model` stdout (and scripts that copied its format):
+    | epoch   1 |   200/ 2983 batches | lr 20.00 | ms/batch 11.43 | loss  5.94 | ppl   380.12
+    | end of epoch   1 | time: 35.24s | valid loss  5.70 | valid ppl   299.77
+    | End of training | test loss  6.85 | test ppl   944.04
+The script steps the optimizer once per batch, so `step` is the batch count over all epochs;
+the end-of-epoch validation and the final test are eval records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from distill_doctor import records as R
+from distill_doctor.postmortem.keys import to_number
+from distill_doctor.postmortem.lines import iter_lines
+from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.skipped import Skipped
+
+NAME = "wordlm"
+DESCRIPTION = "PyTorch word_language_model logs (| epoch 1 | 200/2983 batches | lr ... | loss ...)"
+
+_NUMBER = r"([-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?))"
+_TRAIN = re.compile(
+    r"\|\s*epoch\s+(\d+)\s*\|\s*(\d+)\s*/\s*(\d+)\s+batches\s*\|\s*lr\s+"
+    + _NUMBER
+    + r"\s*\|\s*ms/batch\s+"
+    + _NUMBER
+    + r"\s*\|\s*loss\s+"
+    + _NUMBER
+    + r"(?:\s*\|\s*ppl\s+"
+    + _NUMBER
+    + ")?",
+    re.IGNORECASE,
+)
+_EVAL = re.compile(
+    r"\|\s*(?:end of epoch\s+(\d+)|end of training).*?(?:valid|test) loss\s+"
+    + _NUMBER
+    + r"(?:\s*\|\s*(?:valid|test) ppl\s+"
+    + _NUMBER
+    + ")?",
+    re.IGNORECASE,
+)
+_SNIFF = re.compile(rb"\|\s*epoch\s+\d+\s*\|\s*\d+\s*/\s*\d+\s+batches\s*\|", re.IGNORECASE)
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    return _SNIFF.search(head) is not None
+
+
+def _number(text: str | None) -> float | int | None:
+    return to_number(text) if text is not None else None
+
+
+def _train_record(match: re.Match[str]) -> dict[str, object]:
+    epoch, batch, total = (int(match.group(i)) for i in (1, 2, 3))
+    record: dict[str, object] = {
+        R.STEP: (epoch - 1) * total + batch,
+        R.EPOCH: epoch - 1 + batch / total if total else float(epoch),
+    }
+    for key, text in ((R.LR, match.group(4)), (R.LOSS, match.group(6)), (R.PPL, match.group(7))):
+        number = _number(text)
+        if number is not None:
+            record[key] = number
+    ms_per_batch = _number(match.group(5))
+    if ms_per_batch:
+        record[R.STEPS_PER_S] = 1000.0 / ms_per_batch
+    return record
+
+
+def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+    batches_per_epoch = 0
+    step = 0
+    for raw in iter_lines(path, skipped):
+        line = raw.decode("utf-8", errors="replace")
+        train = _TRAIN.search(line) if "batches" in line else None
+        if train is not None:
+            record = _train_record(train)
+            batches_per_epoch = int(train.group(3))
+            step = int(record[R.STEP])  # type: ignore[call-overload]
+            yield record
+            continue
+        evaluation = _EVAL.search(line) if "loss" in line else None
+        if evaluation is None:
+            if line.strip() and not line.startswith(("=", "-")):
+                skipped.skip("no metric on the line", len(raw))
+            continue
+        if evaluation.group(1):
+            step = max(step, int(evaluation.group(1)) * batches_per_epoch)
+        record = {R.STEP: step, R.EVAL_LOSS: _number(evaluation.group(2))}
+        ppl = _number(evaluation.group(3))
+        if ppl is not None:
+            record[R.EVAL_PREFIX + "ppl"] = ppl
+        yield record

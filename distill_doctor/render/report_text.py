@@ -1,0 +1,102 @@
+"""The postmortem report for a person: a one-screen verdict first, then the timeline of
+findings (step, id, severity, message, evidence, fix), then the diagnosis chains and what the
+parsers skipped."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from distill_doctor.findings import Finding
+from distill_doctor.postmortem.report import Report
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_VERDICT = {"healthy": "bold green", "sick": "bold red", "no-data": "bold yellow"}
+MAX_TIMELINE = 50  # a run with thousands of findings still fits a screen or two
+
+
+def _evidence(finding: Finding) -> str:
+    return ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in finding.evidence.items()
+    )
+
+
+def _verdict(report: Report) -> Panel:
+    analysis = report.analysis
+    lines = [Text(f"verdict: {report.verdict.upper()}", style=_VERDICT[report.verdict])]
+    counts: dict[str, int] = {}
+    for finding in report.timeline:
+        counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+    tally = ", ".join(f"{n} {sev}" for sev, n in counts.items()) or "no findings"
+    lines.append(Text(f"{analysis.records:,} records up to step {analysis.last_step}; {tally}"))
+    if report.verdict == "no-data":
+        lines.append(Text("The logs hold no metrics to judge (e.g. an empty log_history)."))
+    if report.first_problem is not None:
+        first = report.first_problem
+        lines.append(
+            Text(
+                f"first problem: step {first.step}: [{first.id}] {first.message}",
+                style=_STYLE[first.severity.value],
+            )
+        )
+    for chain in report.chains[:1]:
+        lines.append(Text(f"=> {chain.diagnosis}", style="bold"))
+    return Panel(Group(*lines), title="doctor postmortem", expand=False)
+
+
+def _timeline(report: Report) -> Table:
+    table = Table(title="timeline", show_lines=True, expand=True)
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("what, evidence, fix", ratio=1, overflow="fold")
+    for finding in report.timeline[:MAX_TIMELINE]:
+        sev = finding.severity.value
+        details = Text(finding.message)
+        if finding.evidence:
+            details.append(f"\nevidence: {_evidence(finding)}", style="dim")
+        if finding.fix:
+            details.append(f"\nfix: {finding.fix}", style="green")
+        table.add_row(str(finding.step), Text(sev, style=_STYLE[sev]), finding.id, details)
+    return table
+
+
+def _chains(report: Report) -> Group:
+    lines = [Text("symptom -> diagnosis -> fix", style="bold underline")]
+    for chain in report.chains:
+        lines += [
+            Text(f"* {chain.symptom}", style="bold"),
+            Text(f"  -> {chain.diagnosis}"),
+            Text(f"  -> fix: {chain.fix}", style="green"),
+        ]
+    return Group(*lines)
+
+
+def _sources(report: Report) -> Group:
+    lines = [Text("sources", style="bold underline")]
+    for source in report.analysis.sources:
+        lines.append(Text(f"{source.path} ({source.format}): {source.records:,} records"))
+        skipped = source.skipped
+        if skipped.lines:
+            reasons = "; ".join(f"{n:,} {why}" for why, n in skipped.reasons.most_common(4))
+            lines.append(
+                Text(
+                    f"  skipped {skipped.lines:,} lines / {skipped.bytes:,} bytes: {reasons}",
+                    style="dim",
+                )
+            )
+    return Group(*lines)
+
+
+def print_report(report: Report, console: Console) -> None:
+    console.print(_verdict(report))
+    if report.timeline:
+        console.print(_timeline(report))
+        hidden = len(report.timeline) - MAX_TIMELINE
+        if hidden > 0:
+            console.print(f"... and {hidden} more findings (use --format json for all).")
+    if report.chains:
+        console.print(_chains(report))
+    console.print(_sources(report))
