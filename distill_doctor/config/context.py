@@ -1,0 +1,116 @@
+"""From a config file to what the rules see: `load_context`.
+
+    ctx, loaded = load_context("configs/seed_broken.json", gpu="P100")
+
+reads the file (precise errors for every bad input), tells its dialect, validates it into the
+one `TrainConfig`, records which canonical keys the file really set, and resolves the teacher
+and student model facts (built-in table or a local config.json, never the network) and the
+GPU. `doctor check` runs the rules on `ctx`; `doctor postmortem --config` uses it to learn the
+planned steps; `--fix` edits `loaded.data` in the file's own dialect. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill_doctor.config.dialects import ParsedConfig, parse_config
+from distill_doctor.config.gpus import resolve_gpu
+from distill_doctor.config.loader import parse_json_object, read_config_text
+from distill_doctor.config.models import resolve_model
+from distill_doctor.rules.base import CheckContext, ModelFacts
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The file behind a CheckContext: what `--fix` edits and renderers point at."""
+
+    path: Path
+    text: str
+    data: dict[str, Any]  # the file's own JSON object, untouched
+    parsed: ParsedConfig
+
+    @property
+    def dialect(self) -> str:
+        return self.parsed.dialect
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.parsed.notes
+
+    def line_of(self, key: str) -> int | None:
+        """1-based line where the file sets a canonical key (in the file's spelling)."""
+        file_key = self.parsed.key_names.get(key, key)
+        match = re.search(rf'"{re.escape(file_key)}"\s*:', self.text)
+        return self.text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def model_spec(spec: str, config_dir: Path) -> str:
+    """A model folder named relative to the config file is found from any working dir."""
+    beside = config_dir / spec
+    return str(beside) if not Path(spec).is_absolute() and beside.is_dir() else spec
+
+
+def resolve_models(parsed: ParsedConfig, config_dir: Path) -> dict[str, ModelFacts | None]:
+    """Teacher and student facts. A Hugging Face file names no student and usually no
+    teacher: only the models it names are resolved (the trainer's demo defaults are not)."""
+    facts: dict[str, ModelFacts | None] = {}
+    for role in ("teacher", "student"):
+        key = f"{role}_model"
+        if parsed.dialect == "native" or key in parsed.given:
+            facts[role] = resolve_model(model_spec(getattr(parsed.config, key), config_dir))
+        else:
+            facts[role] = None
+    return facts
+
+
+def load_context(
+    path: str | Path,
+    *,
+    dialect: str | None = None,
+    train_samples: int | None = None,
+    gpu: str | None = None,
+) -> tuple[CheckContext, LoadedConfig]:
+    """Read, validate and resolve one config file; every bad input is an InputError."""
+    path = Path(path)
+    text = read_config_text(path)
+    data = parse_json_object(text, path)
+    parsed = parse_config(data, str(path), dialect, train_samples)
+    models = resolve_models(parsed, path.parent)
+    ctx = CheckContext(
+        config=parsed.config,
+        dialect=parsed.dialect,
+        given=parsed.given,
+        teacher=models["teacher"],
+        student=models["student"],
+        gpu=resolve_gpu(gpu) if gpu is not None else None,
+    )
+    return ctx, LoadedConfig(path, text, data, parsed)
+
+
+def describe_context(ctx: CheckContext, loaded: LoadedConfig) -> list[str]:
+    """Plain lines on what the check knew and where each number came from."""
+    lines = [f"dialect: {loaded.dialect}"]
+    planned = ctx.planned_steps
+    lines.append(
+        f"optimizer steps: {planned:,}"
+        if planned is not None
+        else "optimizer steps: unknown (no dataset size: pass --train-samples N)"
+    )
+    for role in ("teacher", "student"):
+        facts: ModelFacts | None = getattr(ctx, role)
+        spec = getattr(ctx.config, f"{role}_model")
+        if facts is not None:
+            lines.append(
+                f"{role} {facts.name}: vocab {facts.vocab_size:,}, {facts.max_positions:,} "
+                f"positions, {facts.num_layers} layers ({facts.source})"
+            )
+        elif loaded.dialect == "native" or f"{role}_model" in ctx.given:
+            lines.append(f"{role} {spec}: unknown model, its rules skipped")
+    if ctx.gpu is not None:
+        bf16 = "native bf16" if ctx.gpu.bf16_native else "no native bf16"
+        cores = "fp16 tensor cores" if ctx.gpu.fp16_tensor_cores else "no fp16 tensor cores"
+        lines.append(f"gpu: {ctx.gpu.name} ({bf16}, {cores})")
+    return lines + list(loaded.notes)

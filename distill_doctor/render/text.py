@@ -1,0 +1,194 @@
+"""`--format text`: findings for a person, grouped by severity, worst first.
+
+Each finding shows its code, id and message, its evidence as a two-column table and its fix;
+a summary line closes the report. Rendered to a string (the command prints it), with colour
+only when asked, so that piping to a file or a CI log stays plain.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from rich import box
+from rich.console import Console, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from distill_doctor.config.fix import FixResult
+from distill_doctor.findings import EvidenceValue, Finding, Severity, sort_findings
+from distill_doctor.registry import RuleDoc
+
+STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "cyan"}
+HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
+
+
+def use_color() -> bool:
+    """Colour for a terminal only; NO_COLOR (no-color.org) turns it off."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def make_console(color: bool, width: int) -> Console:
+    return Console(
+        file=io.StringIO(),
+        width=width,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+
+def captured(console: Console) -> str:
+    """What a string-backed console printed, without Rich's padding to the full width."""
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def format_value(value: EvidenceValue) -> str:
+    """Numbers as people read them: 75,000 not 75000, 0.0625 not 0.06250000001."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower() if value is not None else "none"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        return f"{value:,.4g}" if abs(value) >= 1e-3 else f"{value:.3g}"
+    return str(value)
+
+
+def evidence_table(finding: Finding) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
+    table.add_column("key", style="dim")
+    table.add_column("value", justify="right")
+    for key, value in finding.evidence.items():
+        table.add_row(key, format_value(value))
+    return table
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def summary_line(findings: Sequence[Finding]) -> str:
+    count = {severity: sum(f.severity is severity for f in findings) for severity in Severity}
+    return (
+        f"{plural(count[Severity.ERROR], 'error')}, "
+        f"{plural(count[Severity.WARNING], 'warning')}, {count[Severity.INFO]} info"
+    )
+
+
+def indented(renderable: RenderableType) -> Padding:
+    return Padding(renderable, (0, 0, 0, 4), expand=False)
+
+
+def print_finding(console: Console, finding: Finding) -> None:
+    style = STYLES[finding.severity]
+    console.print(Text.assemble(("  " + finding.code, style), " ", (finding.id, "bold")))
+    console.print(indented(Text(finding.message)))
+    if finding.evidence:
+        console.print(indented(evidence_table(finding)))
+    if finding.fix:
+        console.print(indented(Text.assemble(("fix: ", "green"), finding.fix)))
+    console.print()
+
+
+def render_text(
+    findings: Sequence[Finding],
+    *,
+    title: str,
+    notes: Sequence[str] = (),
+    color: bool = False,
+    width: int = 100,
+) -> str:
+    """The whole report: a title, the context notes, the findings by severity, a summary."""
+    console = make_console(color, width)
+    console.print(Text(title, style="bold"))
+    for note in notes:
+        console.print(Text("  " + note, style="dim"))
+    console.print()
+    ordered = sort_findings(list(findings))
+    for severity in Severity:
+        group = [f for f in ordered if f.severity is severity]
+        if group:
+            console.print(Text(f"{HEADINGS[severity]} ({len(group)})", style=STYLES[severity]))
+            for finding in group:
+                print_finding(console, finding)
+    console.print(Text(summary_line(findings), style="bold"))
+    return captured(console)
+
+
+def render_rule_list(docs: Sequence[RuleDoc], *, color: bool = False, width: int = 120) -> str:
+    """`doctor rules`: one row per rule or detector."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("code", "id", "kind", "severity", "fix", "summary"):
+        table.add_column(column, overflow="fold")
+    for doc in docs:
+        table.add_row(
+            doc.code,
+            doc.id,
+            doc.kind,
+            Text(doc.severity.value, style=STYLES[doc.severity]),
+            doc.fix_available,
+            doc.summary,
+        )
+    console = make_console(color, width)
+    console.print(table)
+    return captured(console)
+
+
+def render_rule_doc(doc: RuleDoc, *, color: bool = False, width: int = 100) -> str:
+    """`doctor explain`: one rule's whole doc, under ruff-like headings."""
+    console = make_console(color, width)
+    console.print(
+        Text.assemble(
+            (f"{doc.code} {doc.id}", "bold"),
+            f"  ({doc.kind} rule, ",
+            (doc.severity.value, STYLES[doc.severity]),
+            ")",
+        )
+    )
+    sections = [
+        ("What it detects", doc.summary),
+        ("Why it matters", doc.why),
+        ("Fix", doc.fix),
+        ("Fix available with --fix", doc.fix_available),
+    ]
+    if doc.example:
+        sections.append(("Example", doc.example))
+    for heading, body in sections:
+        console.print()
+        console.print(Text(heading, style="bold underline"))
+        console.print(body, markup=False)
+    return captured(console)
+
+
+def render_fix(
+    output: str, result: FixResult, remaining: Sequence[Finding], *, color: bool = False
+) -> str:
+    """What `--fix` changed, what it could not, and what a re-check of the new file says."""
+    console = make_console(color, 100)
+    console.print()
+    console.print(Text(f"Fixed config written to {output}", style="bold green"))
+    for key, (old, new) in result.changes.items():
+        console.print(f"  {key}: {json.dumps(old)} -> {json.dumps(new)}", markup=False)
+    for reason in result.skipped:
+        console.print(f"  not changed: {reason}", markup=False)
+    console.print(Text(f"Re-check of {output}: {summary_line(remaining)}", style="bold"))
+    for finding in sort_findings(list(remaining)):
+        console.print(
+            Text.assemble(
+                "  ",
+                (finding.severity.value, STYLES[finding.severity]),
+                f" {finding.code} {finding.id}",
+            )
+        )
+    return captured(console)
