@@ -10,8 +10,18 @@ from __future__ import annotations
 from distill_doctor.findings import Finding, sort_findings
 from distill_doctor.registry import register
 from distill_doctor.rules import (
+    attention_layers_invalid,
+    eval_cadence,
+    eval_never_runs,
+    fp16_overflow_risk,
+    full_vocab_kd_memory,
+    grad_clip_missing,
     kd_temperature_range,
+    lr_out_of_range,
+    memory_over_budget,
+    precision_unsupported,
     scheduler_steps_mismatch,
+    sequence_length_exceeds_model,
     warmup_too_long,
 )
 from distill_doctor.rules.base import CheckContext
@@ -20,6 +30,16 @@ RULES = [
     scheduler_steps_mismatch,
     warmup_too_long,
     kd_temperature_range,
+    full_vocab_kd_memory,
+    memory_over_budget,
+    sequence_length_exceeds_model,
+    eval_never_runs,
+    eval_cadence,
+    attention_layers_invalid,
+    precision_unsupported,
+    fp16_overflow_risk,
+    lr_out_of_range,
+    grad_clip_missing,
 ]
 
 for _rule in RULES:

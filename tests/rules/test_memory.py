@@ -1,0 +1,91 @@
+"""The memory estimate and the two memory rules, against hand arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from distill_doctor.findings import Severity
+from distill_doctor.rules import full_vocab_kd_memory, memory_over_budget
+from distill_doctor.rules.memory_estimate import logits_memory, peak_training_memory
+from tests.rules.conftest import fixture_context, make_context
+
+GIB = 2**30
+SEED_TOKENS = 2 * 384  # batch x max_length
+GPT2_VOCAB = 50257
+# fp16 with cross-entropy on: student logits 2 + their gradient 4 + CE log-softmax 4
+# + teacher logits 2 + soft targets 4 + student log-softmax 4 + pointwise KL 4 = 24 bytes.
+FULL_BYTES = 2 + 4 + 4 + 2 + 4 + 4 + 4
+
+
+def test_logits_memory_full_and_top_k():
+    cfg = fixture_context("full-vocab-kd-memory", "fail").config
+    assert sum(logits_memory(cfg, GPT2_VOCAB).values()) == SEED_TOKENS * GPT2_VOCAB * FULL_BYTES
+    narrowed = SEED_TOKENS * (256 * (2 + 4 + 4 + 8) + GPT2_VOCAB * (2 + 4 + 4 + 4))
+    assert sum(logits_memory(cfg, GPT2_VOCAB, top_k=256).values()) == narrowed
+
+
+def test_logits_memory_in_fp32_without_ce():
+    cfg = make_context({"max_length": 10, "batch_size": 3, "ce_weight": 0}).config
+    assert sum(logits_memory(cfg, 1000).values()) == 30 * 1000 * 4 * 6
+
+
+def test_full_vocab_kd_memory_evidence_on_the_default_16_gb():
+    [f] = full_vocab_kd_memory.check(fixture_context("full-vocab-kd-memory", "fail"))
+    ev = f.evidence
+    full = SEED_TOKENS * GPT2_VOCAB * FULL_BYTES
+    saved = SEED_TOKENS * (GPT2_VOCAB * (2 + 4 + 4) - 256 * (2 + 4 + 4 + 8))
+    assert ev["logits_gib"] == pytest.approx(full / GIB, abs=1e-3)
+    assert ev["share_of_gpu"] == pytest.approx(full / (16 * GIB), abs=1e-4)
+    assert ev["saved_gib"] == pytest.approx(saved / GIB, abs=1e-3)
+    assert ev["bytes_per_token_and_class"] == FULL_BYTES
+    assert "assumed" in ev["gpu"] and ev["vocab_source"] == "distilgpt2 (built-in table)"
+
+
+def test_full_vocab_kd_memory_uses_the_named_gpu():
+    data = fixture_context("full-vocab-kd-memory", "fail").config.model_dump()
+    assert full_vocab_kd_memory.check(make_context(data, gpu="a100-80gb")) == []
+
+
+def test_peak_memory_breakdown_by_hand():
+    ctx = fixture_context("memory-over-budget", "fail")  # gpt2-medium -> gpt2, fp16, T4
+    teacher, student = 354_823_168, 124_439_808
+    tokens, layers, hidden, heads, length, batch = 16 * 512, 12, 768, 12, 512, 16
+    activations = layers * (34 * length * batch * hidden + 5 * heads * length**2 * batch)
+    expected = {
+        "teacher_weights": teacher * 2,
+        "student_weights": student * 2,
+        "student_gradients": student * 2,
+        "optimizer_state": student * 12,  # two fp32 moments + fp32 master weights
+        "logits": tokens * GPT2_VOCAB * FULL_BYTES,
+        "activations": activations,
+    }
+    breakdown = peak_training_memory(ctx.config, ctx.student, ctx.teacher, GPT2_VOCAB)
+    assert {k: v for k, v in breakdown.items() if k != "total"} == expected
+    assert breakdown["total"] == sum(expected.values())
+    [f] = memory_over_budget.check(ctx)
+    assert f.severity is Severity.ERROR
+    assert f.evidence["total_gib"] == pytest.approx(sum(expected.values()) / GIB, abs=1e-3)
+    assert f.evidence["share_of_gpu"] == pytest.approx(sum(expected.values()) / (16 * GIB), 1e-3)
+
+
+def test_fp32_doubles_activations_and_drops_the_master_copy():
+    ctx = make_context({"student_model": "gpt2", "max_length": 8, "batch_size": 1})
+    breakdown = peak_training_memory(ctx.config, ctx.student, None, GPT2_VOCAB, with_kd=False)
+    assert breakdown["optimizer_state"] == 124_439_808 * 8
+    assert breakdown["student_weights"] == 124_439_808 * 4
+    assert breakdown["teacher_weights"] == 0
+    assert breakdown["activations"] == 12 * (34 * 8 * 768 + 5 * 12 * 64) * 2
+
+
+def test_memory_over_budget_warns_between_90_and_100_percent():
+    data = fixture_context("memory-over-budget", "fail").config.model_dump()
+    total = peak_training_memory(
+        make_context(data).config,
+        make_context(data).student,
+        make_context(data).teacher,
+        GPT2_VOCAB,
+    )["total"]
+    gb = total / GIB / 0.95  # a card the estimate fills to 95%
+    [f] = memory_over_budget.check(make_context(data, gpu=f"{gb:.3f}"))
+    assert f.severity is Severity.WARNING
+    assert f.evidence["share_of_gpu"] == pytest.approx(0.95, abs=2e-3)
