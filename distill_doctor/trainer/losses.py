@@ -283,9 +283,10 @@ def attention_pairs(
     layers = attention_layer_indices(cfg.attention_layers, n_student)
     if not layers:
         raise InputError(
-            f"attention_weight is {cfg.attention_weight} but attention_layers is 0, so no layer "
-            "gets the attention loss; set attention_layers to a count (the last N student "
-            "layers) or a list of student layer indices, or set attention_weight to 0."
+            f"attention_weight is {cfg.attention_weight} but attention_layers is "
+            f"{cfg.attention_layers!r}, so no layer gets the attention loss; set "
+            "attention_layers to a count (the last N student layers) or a list of student "
+            "layer indices, or set attention_weight to 0."
         )
     teacher_of = dict(layer_pairs)
     unmapped = [s for s in layers if s not in teacher_of]
