@@ -58,8 +58,9 @@ class LossDivergence:
         if self.lowest is None or level < self.lowest[0]:
             self.lowest = (level, step)
         baseline = median(self.baseline_points)
+        if level <= baseline:
+            self.diverging = False  # back below the start: a new rise is a new episode
         if level <= baseline * (1 + ABOVE_START):
-            self.diverging = False
             return []
         if self.diverging or not self._rising():
             return []

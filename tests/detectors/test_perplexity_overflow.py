@@ -1,0 +1,45 @@
+import math
+
+from streams import run_one, stream
+
+from distill_doctor.detectors.perplexity_overflow import PerplexityOverflow
+
+
+def test_seed_ppl_is_exp_of_training_loss_not_eval_loss():
+    records = [
+        {"step": 1000, "loss": 20.0},
+        {"step": 1000, "eval_loss": 101.40, "eval_kd": 21.14},
+        {"step": 1000, "ppl": 485165195.0},
+    ]
+    [finding] = run_one(PerplexityOverflow, records)
+    evidence = finding.evidence
+    assert evidence["matches"] == "loss" and evidence["matched_value"] == 20.0
+    assert abs(evidence["ln_ppl"] - 20.0) < 1e-6 and evidence["latest_eval_loss"] == 101.40
+    assert "not of eval_loss 101.4" in finding.message
+
+
+def test_ppl_of_combined_loss_fires_even_when_small():
+    [finding] = run_one(PerplexityOverflow, stream(1000, faults={"ppl_from_total": 300}))
+    assert finding.step == 300
+    assert finding.evidence["matches"] == "loss" and finding.evidence["ppl"] < 1e6
+    assert finding.evidence["ce"] < finding.evidence["matched_value"]
+
+
+def test_overflow_to_inf():
+    [finding] = run_one(PerplexityOverflow, [{"step": 3, "loss": 800.0, "eval_ppl": math.inf}])
+    assert finding.evidence["ppl"] == "inf" and "overflowed" in finding.message
+
+
+def test_huge_exp_of_ce_fires_once_per_episode():
+    # The RNN log: ppl 50880577 = exp(17.74), its CE, reported at every log line.
+    values = [17.74, 18.27, 18.02, 18.11]
+    records = [{"step": i, "loss": v, "ppl": math.exp(v)} for i, v in enumerate(values)]
+    [finding] = run_one(PerplexityOverflow, records)
+    assert finding.step == 0 and finding.evidence["matches"] == "loss"
+
+
+def test_healthy_nan_and_missing_are_silent():
+    assert run_one(PerplexityOverflow, stream(2000)) == []
+    assert run_one(PerplexityOverflow, [{"step": 1, "loss": math.nan, "ppl": math.nan}]) == []
+    no_ppl = stream(500, faults={"ppl_from_total": 100}, drop={"ppl"})
+    assert run_one(PerplexityOverflow, no_ppl) == []
