@@ -66,8 +66,6 @@ def check(ctx: CheckContext) -> list[Finding]:
                 "side": "high" if high else "low",
                 "t2_scaling": cfg.kd_scale_t2,
                 "kd_gradient_scale": scale,
-                "risk": risk,
-                "scaling": scaling,
             },
             fix=f"Set temperature to {HIGH if high else LOW:g}. {scaling}.",
         )
