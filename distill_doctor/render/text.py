@@ -66,11 +66,20 @@ def format_value(value: EvidenceValue) -> str:
 
 
 def evidence_table(finding: Finding) -> Table:
+    """Key and value per row; numbers right-aligned among themselves so that digits line up,
+    words left-aligned (a long list of names must not push the numbers to the margin)."""
     table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
-    table.add_column("key", style="dim")
-    table.add_column("value", justify="right")
-    for key, value in finding.evidence.items():
-        table.add_row(key, format_value(value))
+    table.add_column("key", style="dim", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    cells = {key: format_value(value) for key, value in finding.evidence.items()}
+    numbers = {
+        k
+        for k, v in finding.evidence.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    width = max((len(cells[k]) for k in numbers), default=0)
+    for key, cell in cells.items():
+        table.add_row(key, cell.rjust(width) if key in numbers else cell)
     return table
 
 

@@ -34,6 +34,24 @@ def test_seed_reports_temperature_and_warmup(doctor, seed_path):
     assert abs(found["warmup-too-long"]["evidence"]["warmup_share"] - 1_000 / 4_689) < 1e-3
 
 
+def test_seed_reports_full_vocab_kd_memory_on_a_p100(doctor, seed_path):
+    result = doctor("check", seed_path, "--gpu", "P100", "--format", "json")
+    finding = findings_by_id(result)["full-vocab-kd-memory"]
+    evidence = finding["evidence"]
+    assert evidence["vocab_size"] == 50_257  # the GPT-2 tokenizer, "~50k" in the write-up
+    tokens = 2 * 384  # batch x max_length
+    expected = tokens * 50_257 * evidence["bytes_per_token_and_class"] / 2**30
+    assert abs(evidence["logits_gib"] - expected) < 1e-3
+    assert finding["patch"]["kd_top_k"] == evidence["suggested_kd_top_k"]
+
+
+def test_seed_has_no_error_finding_only_warnings(doctor, seed_path):
+    # Told too many steps, its LR ends at 95% of the peak: wasteful, not broken (exit 0).
+    result = doctor("check", seed_path, "--gpu", "P100", "--format", "json")
+    assert result.exit_code == 0
+    assert {f["severity"] for f in json.loads(result.stdout)["findings"]} == {"warning"}
+
+
 def test_healthy_config_checks_clean_on_a_p100(doctor):
     result = doctor("check", HEALTHY, "--gpu", "P100", "--format", "json")
     assert result.exit_code == 0
