@@ -17,7 +17,7 @@ from distill_doctor.postmortem.analysis import analyze
 from distill_doctor.postmortem.formats import BY_NAME
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.report import build_report
-from distill_doctor.postmortem.run_config import load_run_config
+from distill_doctor.postmortem.run_config import load_run_config, run_facts
 from distill_doctor.render.json import render_json
 from distill_doctor.render.report_text import print_report
 
@@ -40,6 +40,9 @@ def postmortem(
     accumulation: Annotated[
         int | None, typer.Option(min=1, help="Micro-batches per optimizer step (tqdm bars).")
     ] = None,
+    vocab_size: Annotated[
+        int | None, typer.Option(min=2, help="Vocabulary size, to judge a loss against chance.")
+    ] = None,
     logging_steps: Annotated[
         int | None, typer.Option(min=1, help="Steps between HF Trainer stdout log lines.")
     ] = None,
@@ -52,7 +55,7 @@ def postmortem(
         accumulation=accumulation or (run_config.accumulation if run_config else None),
         logging_steps=logging_steps,
     )
-    analysis = analyze(files, run_config.facts() if run_config else None, options, format_in)
+    analysis = analyze(files, run_facts(run_config, vocab_size), options, format_in)
     report = build_report(analysis, run_config)
     if plot is not None:
         from distill_doctor.render.plot import write_plot

@@ -19,8 +19,16 @@ class RunConfig:
     accumulation: int
     vocab_size: int | None
 
-    def facts(self) -> RunFacts:
-        return RunFacts(planned_steps=self.planned_steps, vocab_size=self.vocab_size)
+
+def run_facts(config: RunConfig | None, vocab_size: int | None = None) -> RunFacts | None:
+    """What the detectors know before the stream: the config's plan, a vocabulary size given
+    on the command line (a log rarely states it; loss-above-chance needs it)."""
+    if config is None and vocab_size is None:
+        return None
+    return RunFacts(
+        planned_steps=config.planned_steps if config else None,
+        vocab_size=vocab_size or (config.vocab_size if config else None),
+    )
 
 
 def load_run_config(path: Path) -> RunConfig:

@@ -72,10 +72,10 @@ def test_nan_and_inf_values(tmp_path, parse_all):
 
 def test_broken_seed_run_diagnosed_with_config(fixture):
     from distill_doctor.postmortem.report import build_report
-    from distill_doctor.postmortem.run_config import load_run_config
+    from distill_doctor.postmortem.run_config import load_run_config, run_facts
 
     config = load_run_config(fixture("seed_config.json"))
-    analysis = analyze([fixture("seed_broken.log")], config.facts())
+    analysis = analyze([fixture("seed_broken.log")], run_facts(config))
     report = build_report(analysis, config)
     first = {f.id: f.step for f in reversed(report.timeline)}
     assert first["lr-zero"] == 18

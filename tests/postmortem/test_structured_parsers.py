@@ -80,15 +80,24 @@ def test_lightning_csv_crlf_joins_rows_of_one_step(fixture, parse_all):
     records, skipped = parse_all(lightning_csv, fixture("lightning_nan_metrics.csv"))
     assert skipped.lines == 0
     end_of_epoch = next(r for r in records if r["step"] == 99)
-    assert end_of_epoch["loss"] == 1.94 and end_of_epoch["eval_loss"] == 1.9
+    assert end_of_epoch["loss"] == 1.95 and end_of_epoch["eval_loss"] == 1.9  # epoch mean
     assert end_of_epoch["lr"] == 0.001
     assert _problems(fixture("lightning_nan_metrics.csv"))["nonfinite-loss"] == 324
 
 
-def test_lightning_epoch_column_used_only_without_step_twin():
+def test_lightning_step_column_used_only_without_epoch_twin():
     keys = lightning_csv.column_keys(["epoch", "step", "a_loss_step", "a_loss_epoch", "acc_epoch"])
-    assert keys == ["epoch", "step", "loss_a", None, None]
-    assert lightning_csv.column_keys(["step", "train_loss_epoch"]) == ["step", "loss"]
+    assert keys == [
+        ("epoch", False),
+        ("step", False),
+        ("loss_a", True),
+        ("loss_a", False),
+        (None, False),
+    ]
+    assert lightning_csv.column_keys(["step", "train_loss_step"]) == [
+        ("step", False),
+        ("loss", False),
+    ]
 
 
 def test_generic_jsonl(fixture, parse_all):

@@ -2,13 +2,16 @@
 (`*_epoch` columns) interleave, with empty cells for what a row lacks; the same `step` can
 appear in two rows, which are joined into one record.
 
-`name_step` columns are the per-step metric `name`; a `name_epoch` column is used for `name`
-only when the file has no `name_step` twin (an epoch mean beside the step values would give
-one series two sampling rates)."""
+When a metric is logged both ways, the `name_epoch` column (the epoch mean) is used for `name`
+and its `name_step` twin is left out: mixing both into one series gives it two sampling rates,
+and the per-batch samples are too noisy to show a plateau (the PINN run's loss plateau shows
+in its epoch means only). The twin still reports its NaN/Inf values, at their own step: a
+non-finite sample is never noise. A `name_step` column without a twin is used as is."""
 
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,20 +30,19 @@ def sniff(head: bytes, path: Path) -> bool:
     return len(header) > 1 and (b"step" in header or b"epoch" in header)
 
 
-def column_keys(header: list[str]) -> list[str | None]:
-    """The record key of each column, or None for columns that are not used."""
+def column_keys(header: list[str]) -> list[tuple[str | None, bool]]:
+    """Each column's record key (None: not used) and whether only its non-finite values are
+    kept (a `_step` column with an `_epoch` twin)."""
     names = set(header)
-    keys: list[str | None] = []
+    keys: list[tuple[str | None, bool]] = []
     for name in header:
-        base = name
-        if name.endswith("_step"):
-            base = name[: -len("_step")]
-        elif name.endswith("_epoch"):
+        base, nonfinite_only = name, False
+        if name.endswith("_epoch"):
             base = name[: -len("_epoch")]
-            if base + "_step" in names:
-                keys.append(None)
-                continue
-        keys.append(R.STEP if name == "step" else record_key(base))
+        elif name.endswith("_step"):
+            base = name[: -len("_step")]
+            nonfinite_only = base + "_epoch" in names
+        keys.append((R.STEP if name == "step" else record_key(base), nonfinite_only))
     return keys
 
 
@@ -61,9 +63,9 @@ def _rows(path: Path, skipped: Skipped) -> Iterator[dict[str, object]]:
             skipped.skip("row that is not CSV of the header's width", len(line))
             continue
         record = {}
-        for key, cell in zip(keys, row, strict=True):
+        for (key, nonfinite_only), cell in zip(keys, row, strict=True):
             number = to_number(cell) if key is not None and cell else None
-            if number is not None:
+            if number is not None and not (nonfinite_only and math.isfinite(number)):
                 record[key] = number
         if isinstance(record.get(R.STEP), float):
             record[R.STEP] = int(record[R.STEP])
