@@ -7,7 +7,8 @@ batch: summing the micro-batches' losses gives the accumulated batch's per-token
 the tokens fall into micro-batches. An all-masked micro-batch sums nothing and gives 0.
 
 Memory: the losses first gather the valid positions (`[N, V]` instead of `[B, L, V]`, so
-padding costs nothing), and the comments name each full-vocabulary copy that stays alive.
+padding costs nothing), and the docstrings count the `[N, V]` fp32 tensors kept for backward,
+as `benchmarks/kd_loss_memory.py` measures them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def divergence_sum(teacher_logp: Tensor, student_logp: Tensor, kind: str) -> Ten
     if kind == "reverse_kl":
         return F.kl_div(teacher_logp, student_logp, log_target=True, reduction="sum")
     if kind == "jsd":
-        log_mix = torch.logaddexp(teacher_logp, student_logp) - math.log(2.0)  # one more copy
+        log_mix = torch.logaddexp(teacher_logp, student_logp) - math.log(2.0)
         kl_p = F.kl_div(log_mix, teacher_logp, log_target=True, reduction="sum")
         kl_q = F.kl_div(log_mix, student_logp, log_target=True, reduction="sum")
         return 0.5 * (kl_p + kl_q)
@@ -85,7 +86,8 @@ def kd_sum(
     `scale_t2` multiplies by T^2, as Hinton et al. and DistilBERT do, so that the soft-target
     gradients keep their size when T changes and the CE/KD weights mean the same at any T.
     TRL's GKD trainer and Liger's fused losses do NOT scale: to compare with them, turn it off.
-    Live copies: the student's and the teacher's `[N, V]` fp32 log-probs (two more for jsd).
+    Kept for backward: the student's and the teacher's `[N, V]` fp32 log-probs (kl_div needs
+    the target too); jsd keeps 5 such tensors (the mixture and logaddexp's inputs and output).
     """
     student_logp = tempered_log_softmax(student_logits, temperature)
     teacher_logp = tempered_log_softmax(teacher_logits, temperature)
@@ -126,9 +128,10 @@ def top_k_kd_sum(
     kind: str = "forward_kl",
     scale_t2: bool = True,
 ) -> Tensor:
-    """KD over the teacher's top-k tokens per position (T^2 as in `kd_sum`). Live copies: the
-    two `[N, V]` fp32 log-probs, and in `tail` mode one masked copy each while the tail is
-    computed; the divergence itself runs on `[N, k(+1)]`."""
+    """KD over the teacher's top-k tokens per position (T^2 as in `kd_sum`); the divergence runs
+    on `[N, k(+1)]`. Kept for backward: the student's `[N, V]` fp32 log-probs, plus in `tail`
+    mode its masked copy (logsumexp saves it). The teacher's full log-probs (and its masked copy)
+    live only until its buckets are gathered."""
     student_logp = tempered_log_softmax(student_logits, temperature)
     teacher_logp = tempered_log_softmax(teacher_logits, temperature)
     ids = teacher_logp.topk(k, dim=-1).indices
