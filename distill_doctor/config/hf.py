@@ -213,7 +213,7 @@ def parse_hf(data: dict[str, Any], source: str, train_samples: int | None = None
     if train_samples is not None:
         values["train_samples"] = train_samples
     config = validate_config({**HF_DEFAULTS, **values}, source, names)
-    notes: list[str] = []
+    notes = ["steps assume one device: on N GPUs an epoch has N times fewer optimizer steps."]
     derived: dict[str, Any] = {}
     warmup = warmup_setting(data, source)
     if warmup is not None:

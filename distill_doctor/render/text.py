@@ -122,7 +122,7 @@ def render_text(
     console = make_console(color, width)
     console.print(Text(title, style="bold"))
     for note in notes:
-        console.print(Text("  " + note, style="dim"))
+        console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2), expand=False))
     console.print()
     ordered = sort_findings(list(findings))
     for severity in Severity:
