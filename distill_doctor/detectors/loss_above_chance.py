@@ -53,6 +53,8 @@ class LossAboveChance:
         self.done = False
 
     def update(self, record: Record) -> list[Finding]:
+        if self.done:
+            return []
         vocab = finite(record, VOCAB_SIZE)
         if vocab:
             self.vocab = int(vocab)
@@ -60,7 +62,7 @@ class LossAboveChance:
             self.has_components = any(key.startswith(LOSS_PREFIX) for key in record)
         self._collect(record, CE, self.ce_start)
         self._collect(record, LOSS, self.loss_start)
-        if self.done or len(self.ce_start) < START_POINTS:
+        if len(self.ce_start) < START_POINTS:
             return []
         return self._judge(self.ce_start, CE)
 

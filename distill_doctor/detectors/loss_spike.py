@@ -59,8 +59,9 @@ class LossSpike:
 
     def _judge(self, loss: float, step: int | None) -> Finding | None:
         median = self.window.median()
-        sigma = self.window.robust_sigma()
         jump = loss - median
+        # The spread costs two more quantiles: only worth it for a value already 20% up.
+        sigma = self.window.robust_sigma() if jump > MIN_RELATIVE_JUMP * abs(median) else 0.0
         spike = jump > MIN_RELATIVE_JUMP * abs(median) and jump > SPIKE_SIGMAS * sigma
         was_in_spike, self.in_spike = self.in_spike, spike
         if not spike or was_in_spike:

@@ -44,6 +44,8 @@ def _is_perplexity(key: str) -> bool:
 
 def _nonfinite_field(record: Record) -> tuple[str, float] | None:
     for key, raw in record.items():
+        if type(raw) is float and math.isfinite(raw):
+            continue  # the usual case, decided before any string work
         if key != LOSS and not key.startswith((LOSS_PREFIX, EVAL_PREFIX)):
             continue
         value = number(raw)

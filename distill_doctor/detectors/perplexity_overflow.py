@@ -9,6 +9,7 @@ its eval loss, and not a CE at all.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, number, plain, step_of
@@ -27,6 +28,7 @@ MATCH_TOLERANCE = 0.01
 # The total differs from the CE by more than 5%: exp(total) is then not a perplexity.
 COMBINED_GAP = 0.05
 CE_KEYS = ("loss_ce", "eval_ce", "eval_loss_ce")
+TOTAL_KEYS = (LOSS, "eval_loss")
 
 DOC = register(
     RuleDoc(
@@ -45,6 +47,7 @@ DOC = register(
 )
 
 
+@lru_cache(maxsize=512)  # records reuse a handful of keys; the cache stays bounded on junk
 def _is_loss_key(key: str) -> bool:
     return (
         key == LOSS
@@ -80,8 +83,9 @@ class PerplexityOverflow:
 
     def _judge(self, key: str, ppl: float, step: int | None) -> Finding | None:
         log_ppl = math.log(ppl)
-        matched = self._match(log_ppl)
         huge = ppl > HUGE_PPL
+        # Matching every loss costs a scan; a normal ppl only needs the totals checked.
+        matched = self._match(log_ppl) if huge else self._matched_total(log_ppl)
         combined = matched is not None and self._is_combined(matched)
         if not (huge or combined):
             if ppl < CLEAR_PPL:
@@ -116,6 +120,13 @@ class PerplexityOverflow:
         }
         return min(gaps, key=gaps.get) if gaps else None
 
+    def _matched_total(self, log_ppl: float) -> str | None:
+        for key in TOTAL_KEYS:
+            value = self.latest.get(key)
+            if value is not None and abs(value - log_ppl) <= MATCH_TOLERANCE * max(1.0, abs(value)):
+                return key
+        return None
+
     def _ce(self) -> float | None:
         return next((self.latest[k] for k in CE_KEYS if k in self.latest), None)
 
@@ -128,8 +139,7 @@ class PerplexityOverflow:
 
     def _others(self, matched: str | None) -> list[tuple[str, float]]:
         """The main losses ln(ppl) did not match, for the reader to compare."""
-        keys = (LOSS, "eval_loss")
-        return [(k, self.latest[k]) for k in keys if k in self.latest and k != matched]
+        return [(k, self.latest[k]) for k in TOTAL_KEYS if k in self.latest and k != matched]
 
     def _message(self, key: str, ppl: float, log_ppl: float, matched: str | None) -> str:
         if not math.isfinite(ppl):

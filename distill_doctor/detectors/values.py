@@ -17,6 +17,10 @@ from distill_doctor.registry import RuleDoc
 
 def number(value: Any) -> float | None:
     """`value` as a float (NaN and Inf kept), or None when it is not a number."""
+    if type(value) is float:  # the common case first: this runs for every key of every record
+        return value
+    if value is None:
+        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -31,10 +35,14 @@ def number(value: Any) -> float | None:
 
 def finite(record: Record, key: str) -> float | None:
     """The record's value for `key` when it is a finite number, else None."""
-    value = number(record.get(key))
-    if value is None or not math.isfinite(value):
+    value = record.get(key)
+    if value is None:  # the usual miss: most records carry a few of the keys
         return None
-    return value
+    if type(value) is not float:
+        value = number(value)
+        if value is None:
+            return None
+    return value if math.isfinite(value) else None
 
 
 def step_of(record: Record) -> int | None:
