@@ -130,12 +130,13 @@ class LossFlat:
             return []
         first = self._plateau_start(start)
         self.reported_from = first
+        gain = progress if progress > 0 else 0.0  # a slight rise is reported as no gain
         return [
             emit(
                 DOC,
                 first,
                 f"Loss flat from step {first} to {last_step}: {start:.4g} -> {end:.4g} "
-                f"(at this slope {horizon} steps would cut it by {max(progress, 0):.1%}).",
+                f"(at this slope {horizon} steps of training cut it by only {gain:.1%}).",
                 {
                     "first_step": first,
                     "last_step": last_step,

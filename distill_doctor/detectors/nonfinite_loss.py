@@ -16,7 +16,7 @@ from distill_doctor.registry import RuleDoc, register
 
 # Clean records needed before a new NaN counts as a new episode: one finding per outbreak,
 # not one per step of a run that is NaN throughout.
-CLEAN_RECORDS_TO_CLEAR = 10
+CLEAN_RECORDS_TO_CLEAR = 100
 # A warning line about a non-finite value; "nan"/"inf" as whole words, not "infinite loop".
 NONFINITE_WARNING = re.compile(r"non-?finite|\bnan\b|\binf\b", re.IGNORECASE)
 

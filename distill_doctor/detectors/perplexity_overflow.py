@@ -25,10 +25,14 @@ HUGE_PPL = 1e6
 CLEAR_PPL = HUGE_PPL / 10
 # ln(ppl) "matches" a loss within 1% (logs round both numbers).
 MATCH_TOLERANCE = 0.01
+# Logs print a running mean beside the ppl of another window: within 15% it is "closest to".
+NEAR_TOLERANCE = 0.15
 # The total differs from the CE by more than 5%: exp(total) is then not a perplexity.
 COMBINED_GAP = 0.05
 CE_KEYS = ("loss_ce", "eval_ce", "eval_loss_ce")
 TOTAL_KEYS = (LOSS, "eval_loss")
+# A near (not exact) match only names the losses people take exp() of, not KD or feature terms.
+NEAR_KEYS = TOTAL_KEYS + CE_KEYS
 
 DOC = register(
     RuleDoc(
@@ -85,7 +89,7 @@ class PerplexityOverflow:
         log_ppl = math.log(ppl)
         huge = ppl > HUGE_PPL
         # Matching every loss costs a scan; a normal ppl only needs the totals checked.
-        matched = self._match(log_ppl) if huge else self._matched_total(log_ppl)
+        matched = self._match(log_ppl, MATCH_TOLERANCE) if huge else self._matched_total(log_ppl)
         combined = matched is not None and self._is_combined(matched)
         if not (huge or combined):
             if ppl < CLEAR_PPL:
@@ -94,29 +98,33 @@ class PerplexityOverflow:
         if key in self.reported:
             return None
         self.reported.add(key)
+        nearest = matched or self._match(log_ppl, NEAR_TOLERANCE, NEAR_KEYS)
         return emit(
             DOC,
             step,
-            self._message(key, ppl, log_ppl, matched),
+            self._message(key, ppl, log_ppl, matched, nearest),
             {
                 "field": key,
                 "ppl": plain(ppl),
                 "ln_ppl": plain(log_ppl),
                 "matches": matched,
-                "matched_value": self.latest.get(matched or ""),
+                "nearest": nearest,
+                "nearest_value": self.latest.get(nearest or ""),
                 "ce": self._ce(),
                 **{f"latest_{k}": v for k, v in self._others(matched)},
             },
         )
 
-    def _match(self, log_ppl: float) -> str | None:
-        """The loss whose latest value equals ln(ppl), the closest when several do."""
+    def _match(
+        self, log_ppl: float, tolerance: float, keys: tuple[str, ...] | None = None
+    ) -> str | None:
+        """The loss (of `keys`, or any) within `tolerance` of ln(ppl), the closest."""
         if not math.isfinite(log_ppl):
             return None
         gaps = {
             k: abs(v - log_ppl)
             for k, v in self.latest.items()
-            if abs(v - log_ppl) <= MATCH_TOLERANCE * max(1.0, abs(v))
+            if (keys is None or k in keys) and abs(v - log_ppl) <= tolerance * max(1.0, abs(v))
         }
         return min(gaps, key=gaps.get) if gaps else None
 
@@ -141,14 +149,20 @@ class PerplexityOverflow:
         """The main losses ln(ppl) did not match, for the reader to compare."""
         return [(k, self.latest[k]) for k in TOTAL_KEYS if k in self.latest and k != matched]
 
-    def _message(self, key: str, ppl: float, log_ppl: float, matched: str | None) -> str:
+    def _message(
+        self, key: str, ppl: float, log_ppl: float, matched: str | None, nearest: str | None
+    ) -> str:
         if not math.isfinite(ppl):
             head = f"{key} overflowed to inf (exp() of a loss above ~709)"
         else:
             head = f"{key} {ppl:.6g} = exp({log_ppl:.4g})"
-        if matched is None:
+        if nearest is None:
             return f"{head}, matching no loss in the log."
-        value = self.latest[matched]
+        value = self.latest[nearest]
+        if matched is None:
+            others = ", ".join(f"{k} {v:.4g}" for k, v in self._others(nearest))
+            tail = f"; not {others}" if others else ""
+            return f"{head}: closest to {nearest} ({value:.4g}), the exp() of no exact loss{tail}."
         if matched in CE_KEYS:
             return f"{head}: exp() of {matched} ({value:.4g}), itself a huge cross-entropy."
         others = ", ".join(f"{k} {v:.4g}" for k, v in self._others(matched))

@@ -2,7 +2,7 @@ import math
 
 from streams import run_one, stream
 
-from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
+from distill_doctor.detectors.nonfinite_loss import CLEAN_RECORDS_TO_CLEAR, NonfiniteLoss
 
 SEED_WARNING = "[Warning] lm_loss produced non-finite value (nan); clamping to zero."
 
@@ -37,10 +37,14 @@ def test_nan_eval_and_inf_component():
 
 def test_nan_throughout_is_one_finding_and_relapse_is_another():
     nan_run = [{"step": s, "loss": float("nan")} for s in range(1, 100)]
-    clean = [{"step": s, "loss": 2.0} for s in range(100, 120)]
-    relapse = [{"step": 120, "loss": float("nan")}]
+    relapse_at = 100 + CLEAN_RECORDS_TO_CLEAR
+    clean = [{"step": s, "loss": 2.0} for s in range(100, relapse_at)]
+    relapse = [{"step": relapse_at, "loss": float("nan")}]
     findings = run_one(NonfiniteLoss, nan_run + clean + relapse)
-    assert [f.step for f in findings] == [1, 120]
+    assert [f.step for f in findings] == [1, relapse_at]
+    # A NaN after a shorter clean stretch belongs to the same outbreak.
+    early = [{"step": 100, "loss": 2.0}, {"step": 101, "loss": float("nan")}]
+    assert [f.step for f in run_one(NonfiniteLoss, nan_run + early)] == [1]
 
 
 def test_infinite_perplexity_and_nan_grad_alone_are_not_loss_problems():

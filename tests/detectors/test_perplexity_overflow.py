@@ -13,7 +13,7 @@ def test_seed_ppl_is_exp_of_training_loss_not_eval_loss():
     ]
     [finding] = run_one(PerplexityOverflow, records)
     evidence = finding.evidence
-    assert evidence["matches"] == "loss" and evidence["matched_value"] == 20.0
+    assert evidence["matches"] == "loss" and evidence["nearest_value"] == 20.0
     assert abs(evidence["ln_ppl"] - 20.0) < 1e-6 and evidence["latest_eval_loss"] == 101.40
     assert "not of eval_loss 101.4" in finding.message
 
@@ -22,7 +22,7 @@ def test_ppl_of_combined_loss_fires_even_when_small():
     [finding] = run_one(PerplexityOverflow, stream(1000, faults={"ppl_from_total": 300}))
     assert finding.step == 300
     assert finding.evidence["matches"] == "loss" and finding.evidence["ppl"] < 1e6
-    assert finding.evidence["ce"] < finding.evidence["matched_value"]
+    assert finding.evidence["ce"] < finding.evidence["nearest_value"]
 
 
 def test_overflow_to_inf():
@@ -43,3 +43,14 @@ def test_healthy_nan_and_missing_are_silent():
     assert run_one(PerplexityOverflow, [{"step": 1, "loss": math.nan, "ppl": math.nan}]) == []
     no_ppl = stream(500, faults={"ppl_from_total": 100}, drop={"ppl"})
     assert run_one(PerplexityOverflow, no_ppl) == []
+
+
+def test_near_match_names_the_closest_loss():
+    # The seed's fixture: ppl = exp(20.0) while its running training loss reads 21.46.
+    records = [
+        {"step": 100, "loss": 21.46},
+        {"step": 100, "eval_loss": 101.40, "eval_ppl": 485165195.0},
+    ]
+    [finding] = run_one(PerplexityOverflow, records)
+    assert finding.evidence["matches"] is None and finding.evidence["nearest"] == "loss"
+    assert "closest to loss (21.46)" in finding.message and "not eval_loss 101.4" in finding.message
