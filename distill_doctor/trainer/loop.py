@@ -1,0 +1,287 @@
+"""The distillation training loop, top to bottom: setup, data, optimizer and schedule, the
+accumulated optimizer step, eval, checkpoints, end.
+
+Gradient accumulation, the seed's undoing, done the one right way:
+  * an optimizer step takes `gradient_accumulation_steps` micro-batches (fewer for an epoch's
+    leftover), and the plan counts steps exactly so (`config.steps.optimizer_steps`);
+  * every loss is divided by the valid tokens of the WHOLE accumulated batch (counted first,
+    clamped to >= 1; an all-masked batch is counted, not divided by 0), so the summed
+    micro-batch gradients are the gradient of the accumulated batch's per-token mean;
+  * clip, `optimizer.step()`, `scheduler.step()`, zero_grad: once per optimizer step, never per
+    micro-batch; the scheduler is told the planned steps (or the config's `num_training_steps`,
+    when it insists: that is how the seed's 16x bug is reproduced on purpose).
+The teacher is frozen (`eval()`, no gradients), runs under `torch.no_grad()` and is never in
+the optimizer. Observers (see `hooks`) receive every number; this module prints nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from distill_doctor.config.schema import TrainConfig
+from distill_doctor.config.steps import optimizer_steps
+from distill_doctor.trainer import checkpoint as ckpt
+from distill_doctor.trainer.data import Blocks, epoch_batches, eval_batches, load_splits
+from distill_doctor.trainer.demo import data_path
+from distill_doctor.trainer.evaluate import evaluate
+from distill_doctor.trainer.hooks import Observers, TrainControl, TrainObserver, stop_on_signals
+from distill_doctor.trainer.losses import DistillationLoss, count_valid_tokens
+from distill_doctor.trainer.models import (
+    check_vocab_compatible,
+    freeze_teacher,
+    load_model,
+    load_tokenizer,
+)
+from distill_doctor.trainer.schedule import build_scheduler, warmup_summary
+from distill_doctor.trainer.step_metrics import eval_record, step_record, versions
+
+
+@dataclass
+class RunResult:
+    status: str  # completed | interrupted | stopped
+    stop_reason: str | None
+    state: ckpt.TrainState
+    run_dir: Path
+    evals: dict[str, dict[str, float]] = field(default_factory=dict)  # before / after
+
+
+# --- setup --------------------------------------------------------------------------------
+
+
+def pick_device(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def precision(cfg: TrainConfig, device: torch.device) -> tuple[Any, Any]:
+    """(autocast factory, GradScaler or None): bf16/fp16 autocast on CUDA, fp32 on CPU."""
+    if device.type != "cuda" or not (cfg.bf16 or cfg.fp16):
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if cfg.bf16 else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if cfg.fp16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def decay_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on matrices only, never on biases and norm scales (1-D)."""
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+# --- one optimizer step -------------------------------------------------------------------
+
+
+def model_forward(model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss) -> Any:
+    return model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        output_hidden_states=loss_fn.needs_hidden_states,
+        output_attentions=loss_fn.needs_attentions,
+    )
+
+
+def accumulated_step(run: dict, group: list[dict], state: ckpt.TrainState) -> dict[str, float]:
+    """Forward/backward every micro-batch of `group`, then one clipped optimizer step."""
+    valid = sum(count_valid_tokens(batch["labels"]) for batch in group)
+    if valid == 0:
+        state.all_masked_batches += 1
+    denominator = max(valid, 1)
+    totals: dict[str, float] = {}
+    for batch in group:
+        batch = {k: v.to(run["device"]) for k, v in batch.items()}
+        with run["autocast"]():
+            with torch.no_grad():
+                teacher_out = model_forward(run["teacher"], batch, run["loss"])
+            student_out = model_forward(run["student"], batch, run["loss"])
+            parts = run["loss"](student_out, teacher_out, batch["labels"], denominator)
+        scaler = run["scaler"]
+        (scaler.scale(parts["loss"]) if scaler else parts["loss"]).backward()
+        for name, value in parts.items():
+            totals[name] = totals.get(name, 0.0) + value.item()
+        del teacher_out, student_out, parts  # free the logits before the next micro-batch
+    return {**totals, **optimizer_update(run), "valid_tokens": valid}
+
+
+def optimizer_update(run: dict) -> dict[str, float]:
+    optimizer, scaler = run["optimizer"], run["scaler"]
+    if scaler:
+        scaler.unscale_(optimizer)
+    max_norm = run["cfg"].max_grad_norm or math.inf  # inf: measure the norm, clip nothing
+    grad_norm = torch.nn.utils.clip_grad_norm_(run["params"], max_norm).item()
+    lr = optimizer.param_groups[0]["lr"]  # the LR this step uses, before the scheduler moves
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    run["scheduler"].step()
+    optimizer.zero_grad(set_to_none=True)
+    out = {"grad_norm": grad_norm, "lr": lr}
+    if scaler:
+        out["loss_scale"] = scaler.get_scale()
+    return out
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def setup(cfg: TrainConfig, device: torch.device) -> dict:
+    """Models, data, loss, optimizer, schedule: everything a step needs, in one mapping."""
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    attn = "eager" if cfg.attention_weight > 0 else None  # fused kernels return no maps
+    teacher = load_model(cfg.teacher_model, attn_implementation=attn, dtype=torch.float32)
+    student = load_model(cfg.student_model, attn_implementation=attn, dtype=torch.float32)
+    tokenizer = load_tokenizer(cfg.tokenizer or cfg.student_model)
+    freeze_teacher(teacher)
+    kd_vocab = check_vocab_compatible(teacher, student, tokenizer)  # before any training
+    loss_fn = DistillationLoss(cfg, student.config, teacher.config, kd_vocab)
+    train, held_out = load_splits(cfg, tokenizer, data_path(cfg))
+    teacher.to(device)
+    student.to(device).train()
+    loss_fn.to(device)
+    n_batches = math.ceil(len(train) / cfg.batch_size)
+    planned = optimizer_steps(
+        len(train), cfg.batch_size, cfg.gradient_accumulation_steps, cfg.epochs, cfg.max_steps
+    )
+    optimizer = torch.optim.AdamW(
+        decay_groups([student, loss_fn], cfg.weight_decay),
+        lr=cfg.learning_rate,
+        betas=(cfg.adam_beta1, cfg.adam_beta2),
+        eps=cfg.adam_epsilon,
+    )
+    scheduler_steps = cfg.num_training_steps or planned
+    autocast, scaler = precision(cfg, device)
+    return dict(
+        cfg=cfg,
+        device=device,
+        teacher=teacher,
+        student=student,
+        tokenizer=tokenizer,
+        loss=loss_fn,
+        train=train,
+        held_out=held_out,
+        n_batches=n_batches,
+        planned=planned,
+        scheduler_steps=scheduler_steps,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, cfg, scheduler_steps),
+        scaler=scaler,
+        autocast=autocast,
+        params=[p for g in optimizer.param_groups for p in g["params"]],
+    )
+
+
+def run_eval(run: dict) -> dict[str, float]:
+    cfg, device = run["cfg"], run["device"]
+    batches = (
+        {k: v.to(device) for k, v in b.items()}
+        for b in eval_batches(run["held_out"], cfg.batch_size, cfg.eval_max_batches)
+    )
+    return evaluate(
+        run["student"],
+        run["teacher"],
+        run["loss"],
+        batches,
+        lambda model, batch: model_forward(model, batch, run["loss"]),
+        run["autocast"],
+    )
+
+
+def epoch_groups(run: dict, train: Blocks, epoch: int, start: int) -> list[list[dict]]:
+    """The accumulated batches of an epoch from micro-batch `start` on (a resume skips the
+    consumed ones); the last partial epoch of a fractional `epochs` is cut like the plan."""
+    cfg = run["cfg"]
+    batches = epoch_batches(len(train), cfg.batch_size, cfg.seed, epoch)
+    if epoch == int(cfg.epochs):
+        batches = batches[: math.ceil(len(batches) * (cfg.epochs - int(cfg.epochs)))]
+    accum = cfg.gradient_accumulation_steps
+    return [
+        [train.batch(ix) for ix in batches[i : i + accum]]
+        for i in range(start, len(batches), accum)
+    ]
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: Path,
+    observers: list[TrainObserver],
+    *,
+    resume: bool = False,
+    control: TrainControl | None = None,
+) -> RunResult:
+    """Run (or resume) a distillation run into `run_dir`; returns how it ended."""
+    device = pick_device(cfg)
+    run = setup(cfg, device)
+    modules = {k: run[k] for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
+    state = ckpt.TrainState()
+    if resume:
+        state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir), modules)
+    control = control or TrainControl()
+    hooks = Observers(observers)
+    result = RunResult("completed", None, state, run_dir)
+    hooks.on_run_start(
+        {
+            "config": cfg.model_dump(mode="json"),
+            "planned_steps": run["planned"],
+            "scheduler_steps": run["scheduler_steps"],
+            "warmup_steps": cfg.warmup_steps,
+            "scheduler_line": warmup_summary(run["planned"], cfg.warmup_steps),
+            "device": str(device),
+            "versions": versions(),
+            "run_dir": str(run_dir),
+            "resumed_from_step": state.step if resume else None,
+            "train_blocks": len(run["train"]),
+            "eval_blocks": len(run["held_out"]),
+        },
+        control,
+    )
+    if not resume:
+        result.evals["before"] = run_eval(run)
+        hooks.on_eval(eval_record(0, result.evals["before"]))
+    with stop_on_signals(control):
+        train_epochs(run, state, hooks, control, result, modules)
+    if control.should_stop:
+        result.stop_reason = control.stop_reason
+        result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
+    ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
+    if result.status == "completed":
+        run["student"].save_pretrained(run_dir / "student")
+        run["tokenizer"].save_pretrained(run_dir / "student")
+    hooks.on_run_end(result.status)
+    return result
+
+
+def train_epochs(run, state, hooks, control, result, modules) -> None:
+    cfg = run["cfg"]
+    while state.step < run["planned"] and not control.should_stop:
+        for group in epoch_groups(run, run["train"], state.epoch, state.batch_in_epoch):
+            started = time.perf_counter()
+            metrics = accumulated_step(run, group, state)
+            state.step += 1
+            state.batch_in_epoch += len(group)
+            tokens = sum(int(b["attention_mask"].sum()) for b in group)
+            hooks.on_record(step_record(run, metrics, state, time.perf_counter() - started, tokens))
+            done = state.step >= run["planned"]
+            if state.step % cfg.eval_steps == 0 or done:
+                result.evals["after"] = run_eval(run)
+                hooks.on_eval(eval_record(state.step, result.evals["after"]))
+            save_every = cfg.save_steps or cfg.eval_steps
+            if state.step % save_every == 0 and not done and not control.should_stop:
+                ckpt.save_checkpoint(result.run_dir / "checkpoints", state, modules, cfg.keep_last)
+            if done or control.should_stop:
+                return
+        state.epoch += 1
+        state.batch_in_epoch = 0

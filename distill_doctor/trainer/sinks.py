@@ -1,0 +1,115 @@
+"""The trainer's built-in observers (see `hooks`): events.jsonl, TensorBoard scalars and a Rich
+progress bar. Each is a short class; each writes every `logging_steps` optimizer steps (and
+step 1, so a run's start is always visible) except the progress bar, which moves every step.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from distill_doctor.events import EventLog
+from distill_doctor.records import LOSS, LR, STEP, STEPS_PER_S, Record
+from distill_doctor.trainer.hooks import TrainControl
+
+
+def _due(step: int, every: int) -> bool:
+    return step == 1 or step % every == 0
+
+
+class EventsSink:
+    """`run`, `metrics` and `eval` events to `run_dir/events.jsonl` (the postmortem reads it)."""
+
+    def __init__(self, path: Path, logging_steps: int) -> None:
+        self.log = EventLog(path)
+        self.logging_steps = logging_steps
+        self.last_record: Record | None = None
+
+    def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
+        self.log.write("run", **info)
+
+    def on_record(self, record: Record) -> None:
+        self.last_record = record
+        if _due(record[STEP], self.logging_steps):
+            self.log.write("metrics", **record)
+            self.last_record = None
+
+    def on_eval(self, record: Record) -> None:
+        self.log.write("eval", **record)
+
+    def on_run_end(self, status: str) -> None:
+        if self.last_record is not None:  # the final step, so the log ends where the run did
+            self.log.write("metrics", **self.last_record)
+        self.log.close()
+
+
+class TensorBoardSink:
+    """Scalars under `train/<key>` and `eval/<key>` in `run_dir/tensorboard/`."""
+
+    def __init__(self, folder: Path, logging_steps: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # lazy: imports tensorboard
+
+        self.writer = SummaryWriter(log_dir=str(folder))
+        self.logging_steps = logging_steps
+
+    def _scalars(self, prefix: str, record: Record) -> None:
+        for key, value in record.items():
+            if key != STEP and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{prefix}/{key}", value, record[STEP])
+
+    def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
+        self.writer.add_text("config", f"```\n{info.get('config')}\n```")
+
+    def on_record(self, record: Record) -> None:
+        if _due(record[STEP], self.logging_steps):
+            self._scalars("train", record)
+
+    def on_eval(self, record: Record) -> None:
+        self._scalars("eval", record)
+
+    def on_run_end(self, status: str) -> None:
+        self.writer.close()
+
+
+class ProgressSink:
+    """A Rich progress bar with lr, loss and it/s; prints the scheduler line and eval results."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+        self.progress = Progress(
+            TextColumn("[bold]train"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task: Any = None
+
+    def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
+        self.console.print(info["scheduler_line"])
+        start = info.get("resumed_from_step") or 0
+        self.progress.start()
+        self.task = self.progress.add_task(
+            "train", total=info["planned_steps"], completed=start, stats=""
+        )
+
+    def on_record(self, record: Record) -> None:
+        loss = record.get(LOSS, math.nan)
+        stats = f"lr {record.get(LR, 0.0):.2e} · loss {loss:.4f}"
+        if STEPS_PER_S in record:
+            stats += f" · {record[STEPS_PER_S]:.2f} it/s"
+        self.progress.update(self.task, completed=record[STEP], stats=stats)
+
+    def on_eval(self, record: Record) -> None:
+        shown = ", ".join(
+            f"{k} {v:.4f}" for k, v in record.items() if k != STEP and isinstance(v, float)
+        )
+        self.progress.console.print(f"[Eval] step {record[STEP]}: {shown}")
+
+    def on_run_end(self, status: str) -> None:
+        self.progress.stop()
