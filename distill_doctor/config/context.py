@@ -42,7 +42,7 @@ class LoadedConfig:
 
     def line_of(self, key: str) -> int | None:
         """1-based line where the file sets a canonical key (in the file's spelling)."""
-        file_key = self.parsed.key_names.get(key, key)
+        file_key = self.parsed.key_names.get(key, key).split(".")[-1]  # a section's key
         match = re.search(rf'"{re.escape(file_key)}"\s*:', self.text)
         return self.text.count("\n", 0, match.start()) + 1 if match else None
 

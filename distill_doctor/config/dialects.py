@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, get_args
 
 from distill_doctor.config.hf import parse_hf
-from distill_doctor.config.hf_keys import HF_KEYS
+from distill_doctor.config.hf_keys import HF_KEYS, HF_OBJECT_KEYS
 from distill_doctor.config.loader import did_you_mean, validate_config
+from distill_doctor.config.native import flatten_sections, is_section
 from distill_doctor.config.schema import TrainConfig, config_keys
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import Dialect
@@ -37,9 +38,19 @@ class ParsedConfig:
     notes: tuple[str, ...] = ()
 
 
+def keys_to_judge(data: dict[str, Any]) -> list[str]:
+    """The file's keys, with a native section's keys in place of its name (an object under
+    a TrainingArguments key that takes one, such as `lr_scheduler_kwargs`, is no section)."""
+    keys: list[str] = []
+    for key, value in data.items():
+        keys.extend(value if is_section(key, value) and key not in HF_OBJECT_KEYS else [key])
+    return keys
+
+
 def detect_dialect(data: dict[str, Any], source: str) -> Dialect:
-    native = sorted(key for key in data if key in NATIVE_ONLY)
-    hf = sorted(key for key in data if key in HF_ONLY)
+    keys = keys_to_judge(data)
+    native = sorted(key for key in keys if key in NATIVE_ONLY)
+    hf = sorted(key for key in keys if key in HF_ONLY)
     if native and not hf:
         return "native"
     if hf and not native:
@@ -49,7 +60,7 @@ def detect_dialect(data: dict[str, Any], source: str) -> Dialect:
             f"({', '.join(hf[:3])})"
         )
     else:
-        found = "none of its keys belongs to one dialect only" + typo_hints(data)
+        found = "none of its keys belongs to one dialect only" + typo_hints(keys)
     raise InputError(
         f"{source}: cannot tell the config dialect: {found}. A native (bundled trainer) config "
         f"uses keys such as {NATIVE_EXAMPLES}; a Hugging Face TrainingArguments JSON uses "
@@ -57,9 +68,9 @@ def detect_dialect(data: dict[str, Any], source: str) -> Dialect:
     )
 
 
-def typo_hints(data: dict[str, Any]) -> str:
+def typo_hints(keys: list[str]) -> str:
     known = sorted(set(config_keys()) | HF_KEYS)
-    unknown = [key for key in data if key not in known]
+    unknown = [key for key in keys if key not in known]
     hints = [f"{key!r}{did_you_mean(key, known)}" for key in unknown]
     return f"; unknown: {', '.join(hints)}" if hints else ""
 
@@ -78,8 +89,8 @@ def parse_config(
     if chosen == "hf":
         hf = parse_hf(data, source, train_samples)
         return ParsedConfig("hf", hf.config, hf.given, hf.key_names, hf.warmup_ratio, hf.notes)
-    values = dict(data)
+    values, paths = flatten_sections(data, source)
     if train_samples is not None:
         values["train_samples"] = train_samples
-    config = validate_config(values, source)
-    return ParsedConfig("native", config, frozenset(values), {key: key for key in values})
+    config = validate_config(values, source, paths)
+    return ParsedConfig("native", config, frozenset(values), paths)

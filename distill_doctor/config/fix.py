@@ -9,6 +9,7 @@ The input file is never overwritten: the result goes to a new path.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class FixResult:
 def apply_fixes(findings: list[Finding], ctx: CheckContext, loaded: LoadedConfig) -> FixResult:
     """Apply every finding's patch, worst finding first; a key already patched keeps the first
     (worst finding's) value, and a later conflicting patch is reported as skipped."""
-    result = FixResult(data=dict(loaded.data))
+    result = FixResult(data=copy.deepcopy(loaded.data))
     patched_by: dict[str, str] = {}
     for finding in sort_findings(findings):
         for key, value in (finding.patch or {}).items():
@@ -54,14 +55,17 @@ def apply_fixes(findings: list[Finding], ctx: CheckContext, loaded: LoadedConfig
             if loaded.dialect == "hf":
                 apply_hf(result, key, value, ctx, loaded)
             else:
-                set_key(result, key, value)
+                set_key(result, loaded.parsed.key_names.get(key, key), value)
     return result
 
 
 def set_key(result: FixResult, file_key: str, value: Any) -> None:
-    old = result.data.get(file_key)
+    """Set a key where the file has it: "optim.batch_size" inside its section."""
+    *section, name = file_key.split(".")
+    holder = result.data[section[0]] if section else result.data
+    old = holder.get(name)
     if old != value:
-        result.data[file_key] = value
+        holder[name] = value
         result.changes[file_key] = (old, value)
 
 

@@ -55,3 +55,6 @@ TRL_KEYS = frozenset(
 )
 
 HF_KEYS = TRAINING_ARGUMENTS_KEYS | TRL_KEYS
+
+# The keys whose value is a JSON object; any other object in a config is a native section.
+HF_OBJECT_KEYS = frozenset(k for k in HF_KEYS if k.endswith(("_kwargs", "_config"))) | {"deepspeed"}

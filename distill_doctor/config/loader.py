@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from distill_doctor.config.native import flatten_sections
 from distill_doctor.config.schema import TrainConfig, config_keys
 from distill_doctor.errors import InputError
 
@@ -92,7 +93,7 @@ def format_validation_error(
             parts[0] = key_names.get(parts[0], parts[0])
         loc = ".".join(parts) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  - {loc}: unknown key{did_you_mean(parts[0], known)}")
+            lines.append(f"  - {loc}: unknown key{did_you_mean(str(item['loc'][0]), known)}")
         else:
             given = json.dumps(item.get("input"), default=str)[:60]
             lines.append(f"  - {loc}: {item['msg']} (got {given})")
@@ -112,8 +113,9 @@ def validate_config(
 
 
 def parse_native(data: dict[str, Any], source: str = "config") -> TrainConfig:
-    """Validate a native (bundled trainer / seed-style) config mapping."""
-    return validate_config(data, source)
+    """Validate a native (bundled trainer / seed-style) config mapping, flat or in sections."""
+    flat, paths = flatten_sections(data, source)
+    return validate_config(flat, source, paths)
 
 
 def load_native(path: str | Path) -> TrainConfig:

@@ -161,3 +161,57 @@ def test_line_of_finds_the_key_in_the_file_spelling():
     lines = HF_SEED.read_text().splitlines()
     assert '"warmup_ratio"' in lines[loaded.line_of("warmup_steps") - 1]
     assert '"per_device_train_batch_size"' in lines[loaded.line_of("batch_size") - 1]
+
+
+def sectioned(seed: dict) -> dict:
+    optim_keys = (
+        "batch_size",
+        "gradient_accumulation_steps",
+        "epochs",
+        "num_training_steps",
+        "learning_rate",
+        "warmup_steps",
+    )
+    distill_keys = ("temperature", "kd_top_k", "kd_weight", "ce_weight")
+    return {
+        **{k: v for k, v in seed.items() if k not in optim_keys + distill_keys},
+        "optim": {k: seed[k] for k in optim_keys},
+        "distill": {k: seed[k] for k in distill_keys},
+    }
+
+
+def test_native_sections_read_as_the_flat_keys(write_config, seed, seed_path):
+    flat_ctx, _ = load_context(seed_path)
+    ctx, loaded = load_context(write_config(sectioned(seed)))
+    assert ctx.config == flat_ctx.config and ctx.given == flat_ctx.given
+    assert loaded.parsed.key_names["temperature"] == "distill.temperature"
+    line = loaded.text.splitlines()[loaded.line_of("temperature") - 1]
+    assert '"temperature"' in line
+
+
+def test_a_key_set_in_two_sections_is_an_error(write_config):
+    data = {"a": {"batch_size": 2}, "b": {"batch_size": 4}}
+    with pytest.raises(InputError, match="batch_size is set twice, as a.batch_size and as b"):
+        load_context(write_config(data))
+
+
+def test_unknown_key_in_a_section_names_its_path(write_config):
+    data = {"optim": {"batch_size": 2, "warmup_step": 10}}
+    with pytest.raises(InputError, match=r"optim.warmup_step: unknown key \(did you mean"):
+        load_context(write_config(data))
+
+
+def test_hf_objects_are_not_native_sections():
+    data = {"output_dir": "o", "lr_scheduler_kwargs": {"batch_size": 1}}
+    assert detect_dialect(data, "f") == "hf"
+
+
+def test_known_hf_keys_cover_the_installed_training_arguments():
+    # The list is data so that `doctor check` never imports transformers; this keeps it honest.
+    transformers = pytest.importorskip("transformers")
+    import dataclasses
+
+    from distill_doctor.config.hf_keys import TRAINING_ARGUMENTS_KEYS
+
+    fields = {f.name for f in dataclasses.fields(transformers.TrainingArguments) if f.init}
+    assert fields - TRAINING_ARGUMENTS_KEYS == set()

@@ -89,3 +89,13 @@ def test_text_report_lists_the_changes(doctor, seed_path, tmp_path):
     assert f"Fixed config written to {output}" in " ".join(result.stdout.split())
     assert "num_training_steps: 75000 -> null" in result.stdout
     assert "Re-check of" in result.stdout
+
+
+def test_fix_edits_a_key_inside_its_section(doctor, write_config, seed, tmp_path):
+    data = {k: v for k, v in seed.items() if k != "num_training_steps"}
+    data["schedule"] = {"num_training_steps": seed["num_training_steps"]}
+    output = tmp_path / "fixed.json"
+    doctor("check", write_config(data), "--fix", "--output", output)
+    after = json.loads(output.read_text())
+    assert after["schedule"] == {"num_training_steps": None}
+    assert "num_training_steps" not in after  # not duplicated at the top level
