@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -76,24 +77,36 @@ def load_model(
         options["attn_implementation"] = attn_implementation
     if dtype is not None:
         options["dtype"] = dtype
+    return pretrained(AutoModelForCausalLM, spec, source, "causal language model", **options)
+
+
+def pretrained(loader: Any, spec: str, source: str, what: str, **options: Any) -> Any:
+    """`loader.from_pretrained`, with every failure an InputError. A hub name is looked up in
+    the local cache first: a cached model then loads without a network round trip, and only an
+    uncached one tries the hub (which retries for ~20 s when there is no network)."""
+    is_folder = Path(source).is_dir()
+    if not is_folder:
+        try:
+            return loader.from_pretrained(source, local_files_only=True, **options)
+        except OSError:
+            pass  # not cached: try the hub below
     try:
-        return AutoModelForCausalLM.from_pretrained(source, **options)
+        return loader.from_pretrained(source, **options)
     except OSError as err:
-        raise InputError(load_failure(spec, path.is_dir(), err)) from None
+        raise InputError(load_failure(spec, is_folder, what, err)) from None
     except ValueError as err:
-        raise InputError(
-            f"{spec}: not a causal language model transformers can load: {err}"
-        ) from None
+        raise InputError(f"{spec}: not a {what} transformers can load: {err}") from None
 
 
-def load_failure(spec: str, is_folder: bool, err: Exception) -> str:
+def load_failure(spec: str, is_folder: bool, what: str, err: Exception) -> str:
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if is_folder:
-        return f"{spec}: could not load the saved model ({first_line})."
+        return f"{spec}: could not load the saved {what} ({first_line})."
     return (
         f"{spec}: not a local folder, and not in the local Hugging Face cache either "
-        f"({first_line}). This machine may be offline: download the model once where there is "
-        "network (or save_pretrained it to a folder) and give that folder's path."
+        f"({first_line}). This machine may be offline: download it once where there is "
+        "network (or save_pretrained it to a folder) and give that folder's path; "
+        "HF_HUB_OFFLINE=1 makes an offline machine fail at once instead of retrying."
     )
 
 
@@ -112,10 +125,7 @@ def load_tokenizer(spec: str) -> PreTrainedTokenizerBase:
             f"{spec}: the folder holds no tokenizer files (tokenizer.json, tokenizer_config.json"
             ", vocab...); save one with tokenizer.save_pretrained(folder) or set `tokenizer`."
         )
-    try:
-        return AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as err:
-        raise InputError(load_failure(spec, path.is_dir(), err)) from None
+    return pretrained(AutoTokenizer, spec, source, "tokenizer")
 
 
 def freeze_teacher(model: PreTrainedModel) -> None:
@@ -140,10 +150,10 @@ def check_vocab_compatible(
     sizes = {"teacher": output_vocab_size(teacher), "student": output_vocab_size(student)}
     too_small = {name: size for name, size in sizes.items() if size < tokens}
     if too_small:
-        details = " and ".join(f"the {name}'s has {size:,}" for name, size in too_small.items())
+        details = " and ".join(f"the {name} has {size:,}" for name, size in too_small.items())
         raise InputError(
             f"vocabulary mismatch: the tokenizer has {tokens:,} tokens but {details} output "
-            f"rows (teacher {sizes['teacher']:,}, student {sizes['student']:,}). Knowledge "
+            f"logits only (teacher {sizes['teacher']:,}, student {sizes['student']:,}). Knowledge "
             "distillation compares the two models token by token, so both must use the same "
             "tokenizer: pick a teacher and student of the same family, or set `tokenizer` to "
             "the one they share."

@@ -12,6 +12,7 @@ from distill_doctor.trainer.models import (
     freeze_teacher,
     load_model,
     load_tokenizer,
+    pretrained,
     resolve_layer_map,
 )
 
@@ -110,7 +111,9 @@ def test_vocab_mismatch_is_an_input_error_naming_the_sizes(tiny_pair, make_tiny_
     small = load_model(str(make_tiny_model("small", vocab_size=12)))
     teacher = load_model(str(tiny_pair.teacher))
     tokenizer = load_tokenizer(str(tiny_pair.tokenizer))
-    with pytest.raises(InputError, match=r"tokenizer has 19 tokens but the student's has 12"):
+    with pytest.raises(
+        InputError, match=r"tokenizer has 19 tokens but the student has 12 output logits only"
+    ):
         check_vocab_compatible(teacher, small, tokenizer)
 
 
@@ -147,3 +150,35 @@ def test_attention_layer_indices():
         attention_layer_indices(5, 4)
     with pytest.raises(InputError, match=r"\[4\] are out of range"):
         attention_layer_indices([0, 4], 4)
+
+
+class FakeLoader:
+    """Stands in for AutoModelForCausalLM: records each call, raises OSError when not found."""
+
+    def __init__(self, cached: bool, online: bool) -> None:
+        self.cached, self.online, self.calls = cached, online, []
+
+    def from_pretrained(self, source, **options):
+        self.calls.append(options.get("local_files_only", False))
+        if self.cached or (self.online and not options.get("local_files_only")):
+            return f"model {source}"
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+
+def test_hub_names_try_the_local_cache_before_the_network():
+    cached = FakeLoader(cached=True, online=False)
+    assert pretrained(cached, "org/m", "org/m", "model", dtype=None) == "model org/m"
+    assert cached.calls == [True]  # no network round trip for a cached model
+    online = FakeLoader(cached=False, online=True)
+    assert pretrained(online, "org/m", "org/m", "model") == "model org/m"
+    assert online.calls == [True, False]
+    offline = FakeLoader(cached=False, online=False)
+    with pytest.raises(InputError, match="not in the local Hugging Face cache.*HF_HUB_OFFLINE"):
+        pretrained(offline, "org/m", "org/m", "model")
+
+
+def test_a_local_folder_never_goes_to_the_hub_cache(tmp_path):
+    loader = FakeLoader(cached=False, online=False)
+    with pytest.raises(InputError, match="could not load the saved model"):
+        pretrained(loader, str(tmp_path), str(tmp_path), "model")
+    assert loader.calls == [False]
