@@ -36,7 +36,9 @@ class DialectName(str, Enum):
 
 def check(
     config: Annotated[Path, typer.Argument(help="The training config (JSON) to check.")],
-    format: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.text,
+    format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text for people, json, sarif for CI.")
+    ] = OutputFormat.text,
     gpu: Annotated[
         str | None, typer.Option(help="GPU to budget for: a name (P100, T4, A100-80GB...) or GB.")
     ] = None,
@@ -46,7 +48,9 @@ def check(
     train_samples: Annotated[
         int | None, typer.Option(min=1, help="Examples in the training set (overrides the file).")
     ] = None,
-    fix: Annotated[bool, typer.Option(help="Write a corrected config to --output.")] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Write a corrected config to --output.")
+    ] = False,
     output: Annotated[Path | None, typer.Option(help="Where --fix writes (never CONFIG).")] = None,
 ) -> None:
     """Lint a training config: scheduler steps, warmup, KD temperature, memory, precision..."""
