@@ -45,7 +45,7 @@ class Analysis:
 
     def observe(self, record: dict[str, object]) -> None:
         self.records += 1
-        if any(key not in _FACT_KEYS for key in record):
+        if not _FACT_KEYS.issuperset(record):
             self.metric_records += 1
         step = record.get(R.STEP)
         if isinstance(step, int):

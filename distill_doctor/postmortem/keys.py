@@ -5,6 +5,7 @@ know one name per quantity (see `distill_doctor.records`)."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -85,6 +86,7 @@ def _train_key(name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # logs repeat a few names millions of times
 def record_key(raw_name: str) -> str | None:
     """The Record key for a metric name, or None when the name is not a training metric.
 

@@ -13,8 +13,14 @@ MAX_LINE_BYTES = 1024 * 1024  # no metric line is this long; a longer one is gar
 LONG_LINE = "line over 1 MiB"
 
 
-def iter_blocks(path: Path, skipped: Skipped) -> Iterator[bytes]:
-    """Blocks of whole lines (each ends just before a newline, or at the end of the file).
+def _first_break(data: bytes, breaks: bytes) -> int:
+    found = [i for i in (data.find(bytes([b])) for b in breaks) if i >= 0]
+    return min(found) if found else -1
+
+
+def iter_blocks(path: Path, skipped: Skipped, breaks: bytes = b"\n") -> Iterator[bytes]:
+    """Blocks of whole lines: each ends just before a line break (any byte of `breaks`; a
+    tqdm log also breaks at `\r`), or at the end of the file.
 
     A line longer than MAX_LINE_BYTES is dropped and counted; the block that held it is never
     built, so a 10 GB line costs one chunk of memory."""
@@ -23,14 +29,14 @@ def iter_blocks(path: Path, skipped: Skipped) -> Iterator[bytes]:
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK_BYTES):
             if dropping:
-                end = chunk.find(b"\n")
+                end = _first_break(chunk, breaks)
                 if end < 0:
                     dropping += len(chunk)
                     continue
                 skipped.skip(LONG_LINE, dropping + end)
                 dropping, chunk = 0, chunk[end + 1 :]
             data = carry + chunk if carry else chunk
-            cut = data.rfind(b"\n")
+            cut = max(data.rfind(bytes([b])) for b in breaks)
             if cut < 0:
                 carry = data
             else:

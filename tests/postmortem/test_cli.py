@@ -33,7 +33,8 @@ def test_broken_seed_run_json_and_exit_1():
     assert set(finding) >= {"id", "code", "severity", "message", "evidence", "fix", "step"}
     assert {f["id"] for f in document["findings"]} >= {"lr-zero", "nonfinite-loss", "eval-frozen"}
     assert document["chains"][0]["findings"] == ["lr-zero"]
-    assert document["sources"] == [{"path": SEED_BROKEN, "format": "seed-text", "records": 294}]
+    [source] = document["sources"]
+    assert source["format"] == "seed-text" and source["records"] == document["records"] > 30
 
 
 def test_text_report_verdict_timeline_and_chain():

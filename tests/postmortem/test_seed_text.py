@@ -91,5 +91,34 @@ def test_broken_seed_run_diagnosed_with_config(fixture):
 
 def test_healthy_seed_run_has_no_problem(fixture):
     analysis = analyze([fixture("seed_healthy.log")])
-    assert analysis.metric_records > 250
+    assert analysis.metric_records > 30  # 300 steps, sampled at one per 10 steps, + evals
     assert [f for f in analysis.findings if f.severity.value != "info"] == []
+
+
+def _long_run(steps: int, nan_at: int | None = None) -> bytes:
+    """One epoch bar redrawn at each of 16 micro-batches per step, postfix set per step."""
+    redraws = []
+    for micro in range(1, steps * 16 + 1):
+        step = micro // 16
+        loss = "nan" if step == nan_at else f"{5 - step / 1000:.4f}"
+        redraws.append(f"Epoch 1: | {micro}/{steps * 16} [00:01<00:09, 9.9it/s, loss={loss}]")
+    return ("gradient_accumulation_steps: 16\n" + "\r".join(redraws) + "\n").encode()
+
+
+def test_long_redraw_run_is_sampled_about_once_per_ten_steps(tmp_path, parse_all):
+    path = tmp_path / "run.log"
+    path.write_bytes(_long_run(500))
+    records, _ = parse_all(seed_text, path)
+    steps = [r["step"] for r in records]
+    assert 45 <= len(steps) <= 55 and steps == sorted(steps)
+    assert steps[0] == 0 and steps[-1] == 500  # the first and the last redraw are always read
+    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+    assert max(gaps) <= 11
+
+
+def test_long_run_with_a_nan_is_read_whole(tmp_path, parse_all):
+    path = tmp_path / "nan.log"
+    path.write_bytes(_long_run(500, nan_at=333))
+    records, _ = parse_all(seed_text, path)
+    assert len(records) == 501  # one per step: identical redraws within a step collapse
+    assert [r["step"] for r in records if math.isnan(r["loss"])] == [333]

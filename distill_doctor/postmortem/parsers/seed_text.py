@@ -15,6 +15,11 @@ batch), so its count becomes `micro_step` (summed over successive per-epoch bars
 `step` = micro_step // accumulation. `Step N:` lines give the optimizer step directly and are
 eval results (the seed printed its evaluations so). Consecutive redraws with the same
 postfix carry no new value and yield nothing.
+
+Sampling: a long run of redraws (one per micro-batch) is read at about one redraw per
+`logging_steps` optimizer steps (default 10, the bundled trainer's logging interval), like a
+trainer's periodic log line, and entirely when it holds a nan/inf: every non-finite value and
+every line that is not a redraw is still read. This keeps the parser near disk speed.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from distill_doctor import records as R
 from distill_doctor.postmortem.keys import record_key, to_number
 from distill_doctor.postmortem.lines import MAX_LINE_BYTES, iter_blocks
 from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.redraws import has_nonfinite, sample_redraws
 from distill_doctor.postmortem.skipped import Skipped
 
 NAME = "seed-text"
@@ -41,6 +47,8 @@ _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 _SCHEDULER = re.compile(rb"(?:optimizer|total|training)\s+steps\s*:\s*(\d[\d,]*)", re.I)
 _ACCUMULATION = re.compile(rb"gradient[_ ]accumulation(?:[_ ]steps)?\s*[:=]\s*(\d+)", re.I)
 _PERPLEXITY = re.compile(rb"(?:perplexity|ppl)\s*[:=]\s*(" + _NUMBER + rb")", re.IGNORECASE)
+DEFAULT_SAMPLE_STEPS = 10
+MIN_RUN_BYTES = 8192  # shorter runs of redraws (a few dozen) are read whole
 _SNIFF = re.compile(
     rb"(?:\b(?:loss|lr)=\s*[-+.\dna]|\[Eval\]|^\s*Step\s+\d[\d,]*\s*:|\[Scheduler\]|"
     rb"produced non-finite)",
@@ -67,6 +75,7 @@ class _SeedState:
 
     def __init__(self, options: ParseOptions, skipped: Skipped) -> None:
         self.accumulation = options.accumulation
+        self.sample_steps = options.logging_steps or DEFAULT_SAMPLE_STEPS
         self.skipped = skipped
         self.step = 0
         self.micro = 0
@@ -132,17 +141,41 @@ class _SeedState:
         self.skipped.skip("no metric on the line", len(line))
         return None
 
+    def run_stride(self, run: bytes, first_end: int) -> int:
+        """Bytes between two sampled redraws of a run, or 0 to read it whole. Redraws are of
+        near-equal length, so bytes stand in for redraws without counting them."""
+        if len(run) < MIN_RUN_BYTES or has_nonfinite(run):
+            return 0
+        first = _BAR.search(run, 0, first_end)
+        last = _BAR.search(run, run.rfind(b"\r"))
+        if first is None or last is None:
+            return 0
+        micro_batches = int(last.group(1)) - int(first.group(1))
+        if micro_batches <= 0:  # a new bar starts inside the run
+            return 0
+        stride = len(run) * self.sample_steps * self._accumulation() // micro_batches
+        return stride if stride > 2 * first_end else 0
+
+    def lines(self, segment: bytes) -> Iterator[bytes]:
+        """The lines of a `\n`-free segment: its redraws, sampled when it is a long run."""
+        first_end = segment.find(b"\r")
+        if first_end < 0:
+            return iter((segment,))
+        stride = self.run_stride(segment, first_end)
+        if stride:
+            return sample_redraws(segment, stride)
+        return iter(segment.split(b"\r"))
+
 
 def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
     state = _SeedState(options, skipped)
-    for block in iter_blocks(path, skipped):
-        if b"\r" in block:
-            block = block.replace(b"\r", b"\n")
-        for line in block.split(b"\n"):
-            if len(line) > MAX_LINE_BYTES:
-                skipped.skip("line over 1 MiB", len(line))
-                continue
-            record = state.line(line) if line else None
-            if record is not None:
-                record[R.STEP] = state.step
-                yield record
+    for block in iter_blocks(path, skipped, breaks=b"\r\n"):
+        for segment in block.split(b"\n"):
+            for line in state.lines(segment):
+                if len(line) > MAX_LINE_BYTES:
+                    skipped.skip("line over 1 MiB", len(line))
+                    continue
+                record = state.line(line) if line else None
+                if record is not None:
+                    record[R.STEP] = state.step
+                    yield record
