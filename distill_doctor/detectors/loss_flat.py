@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from statistics import median
+from typing import NamedTuple
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
@@ -49,13 +50,21 @@ DOC = register(
 )
 
 
+class Bucket(NamedTuple):
+    step: float  # mean step of its records
+    loss: float  # mean loss of its records
+    first_step: int
+    last_step: int
+
+
 class LossFlat:
     DOC = DOC
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.width = 1  # records per bucket
-        self.buckets: list[tuple[float, float, int, int]] = []  # (mean step, mean loss, first)
-        self.open: list[float] = [0.0, 0.0, 0.0]  # step sum, loss sum, count
+        self.buckets: list[Bucket] = []
+        # The bucket being filled: sums of steps and losses, record count, first step.
+        self.step_sum, self.loss_sum, self.count = 0.0, 0.0, 0
         self.open_first: int | None = None
         self.planned = facts.planned_steps if facts and facts.planned_steps else 0
         self.reported_from: int | None = None  # first step of the flat stretch reported
@@ -69,14 +78,14 @@ class LossFlat:
             return []
         if self.open_first is None:
             self.open_first = step
-        self.open[0] += step
-        self.open[1] += loss
-        self.open[2] += 1
-        if self.open[2] < self.width:
+        self.step_sum += step
+        self.loss_sum += loss
+        self.count += 1
+        if self.count < self.width:
             return []
-        count = self.open[2]
-        self.buckets.append((self.open[0] / count, self.open[1] / count, self.open_first, step))
-        self.open, self.open_first = [0.0, 0.0, 0.0], None
+        n = self.count
+        self.buckets.append(Bucket(self.step_sum / n, self.loss_sum / n, self.open_first, step))
+        self.step_sum, self.loss_sum, self.count, self.open_first = 0.0, 0.0, 0, None
         if len(self.buckets) == MAX_BUCKETS:
             self._merge_pairs()
         if len(self.buckets) < WINDOW_BUCKETS:
@@ -88,28 +97,31 @@ class LossFlat:
 
     def _merge_pairs(self) -> None:
         pairs = zip(self.buckets[0::2], self.buckets[1::2], strict=True)
-        self.buckets = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, a[2], b[3]) for a, b in pairs]
+        self.buckets = [
+            Bucket((a.step + b.step) / 2, (a.loss + b.loss) / 2, a.first_step, b.last_step)
+            for a, b in pairs
+        ]
         self.width *= 2
 
     def _plateau_start(self, level: float) -> int:
         """The first step of the trailing buckets that all sit at the plateau's level: the
         window is judged late (it must be long), but the plateau may have begun before it."""
-        first = self.buckets[-1][2]
+        first = self.buckets[-1].first_step
         for bucket in reversed(self.buckets):
-            if bucket[1] > level * (1 + PLATEAU_TOLERANCE):
+            if bucket.loss > level * (1 + PLATEAU_TOLERANCE):
                 break
-            first = bucket[2]
+            first = bucket.first_step
         return first
 
-    def _judge(self, window: list[tuple[float, float, int, int]]) -> list[Finding]:
-        steps = [b[0] for b in window]
-        losses = [b[1] for b in window]
+    def _judge(self, window: list[Bucket]) -> list[Finding]:
+        steps = [b.step for b in window]
+        losses = [b.loss for b in window]
         fit = _slope(steps, losses)
         level = median(losses)
         if fit is None or level <= 0:
             return []
         slope, slope_error = fit
-        last_step = window[-1][3]
+        last_step = window[-1].last_step
         # Early in a long run every loss curve looks flat by its own short history: judge by
         # the planned length when it is known.
         horizon = max(last_step, self.planned)
@@ -117,9 +129,11 @@ class LossFlat:
         band = CONFIDENCE_SIGMAS * slope_error * horizon / level
         half = WINDOW_BUCKETS // 2
         start, end = median(losses[:half]), median(losses[half:])
+        if start <= 0:
+            return []
         half_drop = (start - end) / start
         flat = abs(progress) + band < MAX_PROGRESS and half_drop < MAX_HALF_DROP
-        first = window[0][2]
+        first = window[0].first_step
         if not flat:
             # Cleared only by clear progress after the stretch already reported.
             if self.reported_from is not None and first > self.reported_from:
