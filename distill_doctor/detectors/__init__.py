@@ -25,6 +25,8 @@ from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
 
+__all__ = ["DETECTORS", "Detector", "DetectorSuite", "RunFacts", "run_detectors"]
+
 # In code order (DD201...): the order findings of one record come out in.
 DETECTORS: list[type] = [
     LrZero,
@@ -48,11 +50,15 @@ class DetectorSuite:
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.detectors: list[Detector] = [cls(facts) for cls in DETECTORS]
+        # Bound once: update() runs per record, and most calls find nothing.
+        self._updates = [detector.update for detector in self.detectors]
 
     def update(self, record: Record) -> list[Finding]:
         findings: list[Finding] = []
-        for detector in self.detectors:
-            findings.extend(detector.update(record))
+        for update in self._updates:
+            found = update(record)
+            if found:
+                findings.extend(found)
         return findings
 
     def finish(self) -> list[Finding]:
