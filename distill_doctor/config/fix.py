@@ -95,11 +95,14 @@ def warmup_as_ratio(steps: int, planned: int | None) -> float:
             "cannot express the fixed warmup as a ratio without the dataset size; "
             "pass --train-samples N."
         )
-    for digits in range(2, 10):
-        ratio = round(steps / planned, digits)
-        if math.ceil(planned * ratio) == steps:
-            return ratio
-    return steps / planned
+    # Round down, not to nearest: a ratio a hair above steps / planned gives one step more, and
+    # so can the exact quotient once float multiplication rounds it up (0.81505 x 80,000).
+    for digits in range(2, 16):
+        top = math.floor(steps / planned * 10**digits)
+        for ratio in (top / 10**digits, (top - 1) / 10**digits):
+            if ratio >= 0 and math.ceil(planned * ratio) == steps:
+                return ratio
+    return steps / planned  # not reached: at 15 digits (top - 1) lies well inside the interval
 
 
 def eval_strategy_key(data: dict[str, Any]) -> str:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import math
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from distill_doctor.config.fix import warmup_as_ratio
 from tests.check.conftest import FIXTURES
 
 HF_SEED = FIXTURES / "hf_seed.json"
@@ -99,3 +103,16 @@ def test_fix_edits_a_key_inside_its_section(doctor, write_config, seed, tmp_path
     after = json.loads(output.read_text())
     assert after["schedule"] == {"num_training_steps": None}
     assert "num_training_steps" not in after  # not duplicated at the top level
+
+
+@given(planned=st.integers(1, 2_000_000), data=st.data())
+def test_warmup_ratio_turns_back_into_the_same_steps(planned, data):
+    steps = data.draw(st.integers(0, planned))
+    ratio = warmup_as_ratio(steps, planned)
+    assert math.ceil(planned * ratio) == steps  # what TrainingArguments.get_warmup_steps does
+    assert len(repr(ratio)) <= 12  # a ratio a person can read in the file
+
+
+def test_warmup_ratio_survives_float_rounding():
+    # 65,204 / 80,000 is exactly 0.81505, yet 80,000 x 0.81505 is 65,204.00000000001 in floats.
+    assert math.ceil(80_000 * warmup_as_ratio(65_204, 80_000)) == 65_204
