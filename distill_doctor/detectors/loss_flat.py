@@ -137,7 +137,7 @@ class LossFlat:
         if not flat:
             # Cleared only by clear progress after the stretch already reported.
             if self.reported_from is not None and first > self.reported_from:
-                if progress > 2 * MAX_PROGRESS:
+                if progress > 2 * MAX_PROGRESS and half_drop > MAX_HALF_DROP:
                     self.reported_from = None
             return []
         if self.reported_from is not None:

@@ -25,6 +25,20 @@ def test_constant_loss_from_the_start():
     assert finding.step == 50 and abs(finding.evidence["slope_per_step"]) < 1e-5
 
 
+def test_one_dip_in_a_plateau_is_the_same_plateau():
+    records = [{"step": s, "loss": 21.5 + 0.1 * (s % 2)} for s in range(1, 3000)]
+    records[999]["loss"] = 15.0
+    assert [f.step for f in run_one(LossFlat, records)] == [1]
+
+
+def test_second_plateau_after_real_progress_is_a_new_finding():
+    levels = [8.0] * 1000 + [8.0 - 0.004 * i for i in range(1000)] + [4.0] * 3000
+    records = [{"step": s + 1, "loss": v + 0.01 * (s % 3)} for s, v in enumerate(levels)]
+    findings = run_one(LossFlat, records)
+    assert [f.step for f in findings][0] == 1 and len(findings) == 2
+    assert 1900 <= findings[1].step <= 2300 and findings[1].evidence["end"] < 4.1
+
+
 def test_healthy_short_and_missing_are_silent():
     assert run_one(LossFlat, stream(3000)) == []
     assert run_one(LossFlat, [{"step": s, "loss": 2.0} for s in range(19)]) == []

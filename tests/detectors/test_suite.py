@@ -116,6 +116,7 @@ def test_seed_symptoms_give_the_seed_diagnosis():
     assert by_id["perplexity-overflow"].evidence["matches"] == "loss"
     assert "not of eval_loss 101.4" in by_id["perplexity-overflow"].message
     assert all(f.severity is not Severity.INFO for f in findings)
+    assert [f.id for f in findings].count("loss-flat") == 1  # LR 0: flat from the start
 
 
 def test_suite_update_and_finish_match_run_detectors():
