@@ -72,7 +72,7 @@ class NonfiniteLoss:
         warning = record.get(WARNING)
         if isinstance(warning, str) and NONFINITE_WARNING.search(warning):
             text = warning.strip()[:200]
-            return self._episode(step_of(record), f'the log warns "{text}"', {"warning": text})
+            return self._episode(step_of(record), f"the log warns: {text}", {"warning": text})
         bad = _nonfinite_field(record)
         if bad is not None:
             key, value = bad
@@ -101,4 +101,6 @@ class NonfiniteLoss:
             return []
         self.in_episode = True
         where = f"step {step}" if step is not None else "an unnumbered record"
-        return [emit(DOC, step, f"Non-finite loss at {where}: {what}.", {"step": step, **evidence})]
+        message = f"Non-finite loss at {where}: {what}"
+        message += "" if message.endswith(".") else "."
+        return [emit(DOC, step, message, {"step": step, **evidence})]
