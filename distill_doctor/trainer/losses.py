@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
-from distill_doctor.trainer.models import attention_layer_indices, resolve_layer_map
+from distill_doctor.trainer.models import attention_layer_pairs, resolve_layer_map
 
 IGNORE_INDEX = -100
 # Stands in for log(0) in the top-k tail bucket: exp(-1e4) is exactly 0 in fp32, and unlike
@@ -155,10 +155,19 @@ def feature_sum(projected: Tensor, teacher_hidden: Tensor, kind: str) -> Tensor:
 
 def attention_kl_sum(student_attn: Tensor, teacher_attn: Tensor) -> Tensor:
     """KL(teacher row || student row) of attention probabilities `[N, heads, keys]`, averaged
-    over heads and summed over the N query rows. Keys that neither attends to (causal mask,
-    padding) have teacher probability 0 and add exactly 0."""
-    p = teacher_attn.float()
+    over heads and summed over the N query rows.
+
+    Both rows are renormalised over the keys the student kept: transformers returns attention
+    maps AFTER attention dropout, which in training zeroes some keys and scales the rest by
+    1/(1-p); compared as is, every dropped key would add ~p log(1/PROB_FLOOR) of pure noise.
+    Without dropout the kept keys are the causal ones and the renormalisation changes nothing.
+    Keys neither attends to (causal mask, padding) add exactly 0.
+    """
     q = student_attn.float()
+    kept = q > 0
+    p = teacher_attn.float() * kept
+    p = p / p.sum(dim=-1, keepdim=True).clamp(min=PROB_FLOOR)
+    q = q / q.sum(dim=-1, keepdim=True).clamp(min=PROB_FLOOR)
     per_key = p * (p.clamp(min=PROB_FLOOR).log() - q.clamp(min=PROB_FLOOR).log())
     return per_key.sum(dim=-1).mean(dim=-1).sum()
 
@@ -194,7 +203,7 @@ class DistillationLoss(nn.Module):
             for _ in self.feature_pairs
         )
         self.attention_pairs = (
-            attention_pairs(cfg, pairs, n_student, student_config, teacher_config)
+            attention_layer_pairs(cfg, pairs, student_config, teacher_config)
             if cfg.attention_weight > 0
             else []
         )
@@ -264,39 +273,3 @@ class DistillationLoss(nn.Module):
             teacher_rows = gather_valid(teacher_out.attentions[t].detach().transpose(1, 2), mask)
             total = total + attention_kl_sum(student_rows, teacher_rows)
         return total / len(self.attention_pairs)
-
-
-def attention_pairs(
-    cfg: TrainConfig,
-    layer_pairs: list[tuple[int, int]],
-    n_student: int,
-    student_config: Any,
-    teacher_config: Any,
-) -> list[tuple[int, int]]:
-    """(student, teacher) layers for the attention loss: `attention_layers` picks the student
-    layers, the layer map gives each its teacher layer."""
-    heads_s, heads_t = student_config.num_attention_heads, teacher_config.num_attention_heads
-    if heads_s != heads_t:
-        raise InputError(
-            f"attention_weight is {cfg.attention_weight} but the student has {heads_s} "
-            f"attention heads and the teacher {heads_t}: attention maps can only be compared "
-            "head by head when the counts match. Set attention_weight to 0, or distil into a "
-            f"student with {heads_t} heads."
-        )
-    layers = attention_layer_indices(cfg.attention_layers, n_student)
-    if not layers:
-        raise InputError(
-            f"attention_weight is {cfg.attention_weight} but attention_layers is "
-            f"{cfg.attention_layers!r}, so no layer gets the attention loss; set "
-            "attention_layers to a count (the last N student layers) or a list of student "
-            "layer indices, or set attention_weight to 0."
-        )
-    teacher_of = dict(layer_pairs)
-    unmapped = [s for s in layers if s not in teacher_of]
-    if unmapped:
-        raise InputError(
-            f"attention_layers names student layers {unmapped} that layer_map "
-            f"{cfg.layer_map} does not map to a teacher layer; add them to layer_map or use "
-            '"uniform".'
-        )
-    return [(s, teacher_of[s]) for s in layers]

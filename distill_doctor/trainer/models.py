@@ -21,6 +21,7 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
+from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 
 DEMO_PREFIX = "demo:"
@@ -208,3 +209,38 @@ def attention_layer_indices(attention_layers: int | list[int], n_student_layers:
             f"0..{n_student_layers - 1}."
         )
     return sorted(set(attention_layers))
+
+
+def attention_layer_pairs(
+    cfg: TrainConfig,
+    layer_pairs: list[tuple[int, int]],
+    student_config: Any,
+    teacher_config: Any,
+) -> list[tuple[int, int]]:
+    """(student, teacher) layers for the attention loss: `attention_layers` picks the student
+    layers, the layer map gives each its teacher layer."""
+    heads_s, heads_t = student_config.num_attention_heads, teacher_config.num_attention_heads
+    if heads_s != heads_t:
+        raise InputError(
+            f"attention_weight is {cfg.attention_weight} but the student has {heads_s} "
+            f"attention heads and the teacher {heads_t}: attention maps can only be compared "
+            "head by head when the counts match. Set attention_weight to 0, or distil into a "
+            f"student with {heads_t} heads."
+        )
+    layers = attention_layer_indices(cfg.attention_layers, student_config.num_hidden_layers)
+    if not layers:
+        raise InputError(
+            f"attention_weight is {cfg.attention_weight} but attention_layers is "
+            f"{cfg.attention_layers!r}, so no layer gets the attention loss; set "
+            "attention_layers to a count (the last N student layers) or a list of student "
+            "layer indices, or set attention_weight to 0."
+        )
+    teacher_of = dict(layer_pairs)
+    unmapped = [s for s in layers if s not in teacher_of]
+    if unmapped:
+        raise InputError(
+            f"attention_layers names student layers {unmapped} that layer_map "
+            f"{cfg.layer_map} does not map to a teacher layer; add them to layer_map or use "
+            '"uniform".'
+        )
+    return [(s, teacher_of[s]) for s in layers]

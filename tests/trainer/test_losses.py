@@ -387,3 +387,24 @@ def test_a_student_trained_on_kd_alone_moves_towards_the_teacher(tiny_pair, top_
         optimizer.step()
         history.append(out["kd"].item())
     assert history[-1] < 0.3 * history[0], history
+
+
+def test_attention_dropout_in_the_student_adds_no_noise():
+    """transformers returns attention maps after dropout: a student whose maps equal the
+    teacher's before dropout must still score 0, and a dropped-out row keeps its gradient."""
+    teacher = fake_out(17)
+    student = fake_out(18)
+    g = torch.Generator().manual_seed(0)
+    dropped = tuple(
+        (a * (torch.rand(a.shape, generator=g) > 0.3) / 0.7).requires_grad_(True)
+        for a in teacher.attentions
+    )
+    student.attentions = dropped
+    loss = DistillationLoss(config(attention_weight=1.0, attention_layers=2), LAYERS, LAYERS, V)
+    out = loss(student, teacher, LABELS, 1.0)
+    assert out["attention"].item() == pytest.approx(0.0, abs=1e-5)
+    student.attentions = tuple(a.detach().roll(1, dims=-1).requires_grad_(True) for a in dropped)
+    out = loss(student, teacher, LABELS, 1.0)
+    out["loss"].backward()
+    assert out["attention"].item() > 0.01
+    assert all(torch.isfinite(a.grad).all() for a in student.attentions)
