@@ -131,7 +131,7 @@ def map_plain_keys(data: dict[str, Any], source: str) -> tuple[dict[str, Any], d
 
 def map_scheduler(data: dict[str, Any], source: str) -> str:
     name = data["lr_scheduler_type"]
-    if name not in SCHEDULERS:
+    if not isinstance(name, str) or name not in SCHEDULERS:
         raise InputError(
             f"{source}: lr_scheduler_type {name!r} is not a schedule doctor check can model; "
             f"it models {', '.join(SCHEDULERS)}. Check the config with one of those, or "
@@ -147,7 +147,8 @@ def scheduler_floor(data: dict[str, Any], learning_rate: float) -> float | None:
         return None
     if isinstance(kwargs.get("min_lr_rate"), (int, float)):
         return float(kwargs["min_lr_rate"])
-    if isinstance(kwargs.get("min_lr"), (int, float)) and learning_rate > 0:
+    valid_lr = isinstance(learning_rate, float) and learning_rate > 0  # not validated yet
+    if isinstance(kwargs.get("min_lr"), (int, float)) and valid_lr:
         return min(float(kwargs["min_lr"]) / learning_rate, 1.0)
     return None
 
