@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill_doctor.config.loader import load_native
+from distill_doctor.config.context import load_context
 from distill_doctor.detectors import RunFacts
-from distill_doctor.rules.base import CheckContext
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,9 @@ def run_facts(config: RunConfig | None, vocab_size: int | None = None) -> RunFac
 
 
 def load_run_config(path: Path) -> RunConfig:
-    ctx = CheckContext(config=load_native(path))
+    """The config in any dialect `doctor check` reads (native or HF TrainingArguments), with
+    the models' vocabulary from their config.json or the built-in table."""
+    ctx, _ = load_context(path)
     return RunConfig(
         path=path,
         planned_steps=ctx.planned_steps,

@@ -81,12 +81,14 @@ def test_broken_seed_run_diagnosed_with_config(fixture):
     assert first["lr-zero"] == 18
     assert first["nonfinite-loss"] == 40
     assert first["eval-frozen"] == 100
+    assert first["perplexity-overflow"] == 100  # 485,165,195 = exp(20), not exp(101.40)
     assert report.verdict == "sick" and report.exit_code == 1
     assert report.first_problem is not None and report.first_problem.id == "lr-zero"
     scheduler = report.chains[0]
     assert "the scheduler, not the loss" in scheduler.diagnosis
     assert "18 total steps" in scheduler.diagnosis and "300 optimizer steps" in scheduler.diagnosis
-    assert any("no weight updates" in chain.diagnosis for chain in report.chains)
+    diagnoses = " ".join(chain.diagnosis for chain in report.chains)
+    assert "no weight updates" in diagnoses and "computed from the wrong loss" in diagnoses
 
 
 def test_healthy_seed_run_has_no_problem(fixture):
