@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from distill_doctor.config.context import LoadedConfig, describe_context, load_context
-from distill_doctor.config.fix import FixResult, apply_fixes, write_fixed
+from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Finding, has_errors
 from distill_doctor.registry import all_docs
@@ -21,6 +21,7 @@ from distill_doctor.render.json import render_json
 from distill_doctor.render.sarif import render_sarif
 from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
 from distill_doctor.rules import run_rules
+from distill_doctor.rules.base import CheckContext
 
 
 class OutputFormat(str, Enum):
@@ -62,44 +63,38 @@ def check(
     options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
     findings = run_rules(ctx)
-    fixed: tuple[FixResult, list[Finding]] | None = None
-    if output is not None:
-        result = apply_fixes(findings, ctx, loaded)
-        write_fixed(result, output, loaded.path)
-        fixed_ctx, _ = load_context(output, dialect=loaded.dialect, **options)
-        fixed = (result, run_rules(fixed_ctx))
-    typer.echo(
-        render(
-            format,
-            findings,
-            ctx_lines=describe_context(ctx, loaded),
-            loaded=loaded,
-            output=output,
-            fixed=fixed,
-        ),
-        nl=False,
-    )
-    remaining = fixed[1] if fixed else findings
+    fixed = fix_and_recheck(findings, ctx, loaded, output, options) if output else None
+    report = render(format, findings, describe_context(ctx, loaded), loaded, fixed)
+    typer.echo(report, nl=False)
+    remaining = fixed.remaining if fixed else findings
     raise typer.Exit(1 if has_errors(remaining) else 0)
+
+
+def fix_and_recheck(
+    findings: list[Finding],
+    ctx: CheckContext,
+    loaded: LoadedConfig,
+    output: Path,
+    options: dict[str, Any],
+) -> FixOutcome:
+    """Write the corrected config, then check it exactly as `doctor check NEW.json` would."""
+    result = apply_fixes(findings, ctx, loaded)
+    write_fixed(result, output, loaded.path)
+    fixed_ctx, _ = load_context(output, dialect=loaded.dialect, **options)
+    return FixOutcome(output, result, run_rules(fixed_ctx))
 
 
 def render(
     format: OutputFormat,
     findings: list[Finding],
-    *,
     ctx_lines: list[str],
     loaded: LoadedConfig,
-    output: Path | None,
-    fixed: tuple[FixResult, list[Finding]] | None,
+    fixed: FixOutcome | None,
 ) -> str:
     if format is OutputFormat.sarif:
         lines = {f.id: loaded.line_of(next(iter(f.patch))) for f in findings if f.patch}
-        return (
-            render_sarif(
-                findings, docs=all_docs(), artifact_uri=loaded.path.as_posix(), lines=lines
-            )
-            + "\n"
-        )
+        uri = loaded.path.as_posix()
+        return render_sarif(findings, docs=all_docs(), artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
         extra: dict[str, Any] = {
             "config": str(loaded.path),
@@ -108,19 +103,20 @@ def render(
             "summary": summary_line(findings),
         }
         if fixed is not None:
-            extra["fixed"] = fix_summary(output, *fixed)
+            extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
     report = render_text(findings, title=str(loaded.path), notes=ctx_lines, color=use_color())
     if fixed is not None:
-        report += render_fix(str(output), *fixed, color=use_color())
+        report += render_fix(fixed, color=use_color())
     return report
 
 
-def fix_summary(output: Path | None, result: FixResult, remaining: list[Finding]) -> dict:
+def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
+    changes = fixed.result.changes
     return {
-        "output": str(output),
-        "changes": {key: {"from": old, "to": new} for key, (old, new) in result.changes.items()},
-        "skipped": result.skipped,
-        "remaining": [f.to_dict() for f in remaining],
-        "summary": summary_line(remaining),
+        "output": str(fixed.output),
+        "changes": {key: {"from": old, "to": new} for key, (old, new) in changes.items()},
+        "skipped": fixed.result.skipped,
+        "remaining": [f.to_dict() for f in fixed.remaining],
+        "summary": summary_line(fixed.remaining),
     }

@@ -39,6 +39,16 @@ class FixResult:
     skipped: list[str] = field(default_factory=list)  # why each unapplied patch was not applied
 
 
+@dataclass(frozen=True)
+class FixOutcome:
+    """What `--fix` did: the file it wrote, the changes, and the findings a re-check of the
+    written file still reports."""
+
+    output: Path
+    result: FixResult
+    remaining: list[Finding]
+
+
 def apply_fixes(findings: list[Finding], ctx: CheckContext, loaded: LoadedConfig) -> FixResult:
     """Apply every finding's patch, worst finding first; a key already patched keeps the first
     (worst finding's) value, and a later conflicting patch is reported as skipped."""

@@ -19,7 +19,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from distill_doctor.config.fix import FixResult
+from distill_doctor.config.fix import FixOutcome
 from distill_doctor.findings import EvidenceValue, Finding, Severity, sort_findings
 from distill_doctor.registry import RuleDoc
 
@@ -180,24 +180,19 @@ def render_rule_doc(doc: RuleDoc, *, color: bool = False, width: int = 100) -> s
     return captured(console)
 
 
-def render_fix(
-    output: str, result: FixResult, remaining: Sequence[Finding], *, color: bool = False
-) -> str:
+def render_fix(fixed: FixOutcome, *, color: bool = False) -> str:
     """What `--fix` changed, what it could not, and what a re-check of the new file says."""
     console = make_console(color, 100)
     console.print()
-    console.print(Text(f"Fixed config written to {output}", style="bold green"))
-    for key, (old, new) in result.changes.items():
+    console.print(Text(f"Fixed config written to {fixed.output}", style="bold green"))
+    for key, (old, new) in fixed.result.changes.items():
         console.print(f"  {key}: {json.dumps(old)} -> {json.dumps(new)}", markup=False)
-    for reason in result.skipped:
+    for reason in fixed.result.skipped:
         console.print(f"  not changed: {reason}", markup=False)
-    console.print(Text(f"Re-check of {output}: {summary_line(remaining)}", style="bold"))
-    for finding in sort_findings(list(remaining)):
-        console.print(
-            Text.assemble(
-                "  ",
-                (finding.severity.value, STYLES[finding.severity]),
-                f" {finding.code} {finding.id}",
-            )
-        )
+    console.print(
+        Text(f"Re-check of {fixed.output}: {summary_line(fixed.remaining)}", style="bold")
+    )
+    for finding in sort_findings(fixed.remaining):
+        severity = (finding.severity.value, STYLES[finding.severity])
+        console.print(Text.assemble("  ", severity, f" {finding.code} {finding.id}"))
     return captured(console)
