@@ -43,9 +43,16 @@ def _figure(report: Report) -> Any:
         ax.legend(loc="upper right", fontsize=8)
     _mark_findings(axes, report)
     axes[-1].set_xlabel("optimizer step")
-    figure.suptitle(f"doctor postmortem: {report.verdict}", fontsize=12)
+    figure.suptitle(_title(report), fontsize=11)
     figure.tight_layout()
     return figure
+
+
+def _title(report: Report) -> str:
+    first = report.first_problem
+    if first is None:
+        return f"doctor postmortem: {report.verdict}"
+    return f"doctor postmortem: {report.verdict}; first problem: {first.id} at step {first.step}"
 
 
 def _draw_series(ax: Any, series: Any, label: str, colour: str) -> None:
@@ -74,23 +81,27 @@ def _draw_series(ax: Any, series: Any, label: str, colour: str) -> None:
 
 
 def _mark_findings(axes: Any, report: Report) -> None:
-    marked: set[str] = set()
-    for finding in report.timeline:
-        if finding.step is None or finding.id in marked:
-            continue  # the first occurrence of each id is the one worth a line
-        marked.add(finding.id)
-        colour = _COLOURS[finding.severity.value]
+    """A dashed line at the first step of each finding id; ids sharing a step share a label
+    (one column of rotated text each)."""
+    at_step: dict[int, list[str]] = {}
+    colour_at: dict[int, str] = {}
+    for finding in report.timeline:  # by step, worst first within a step
+        if finding.step is None or any(finding.id in ids for ids in at_step.values()):
+            continue
+        at_step.setdefault(finding.step, []).append(finding.id)
+        colour_at.setdefault(finding.step, _COLOURS[finding.severity.value])
+    for step, ids in at_step.items():
         for ax in axes:
-            ax.axvline(finding.step, color=colour, linestyle="--", linewidth=1)
+            ax.axvline(step, color=colour_at[step], linestyle="--", linewidth=1)
         axes[0].annotate(
-            finding.id,
-            (finding.step, 1.0),
+            "\n".join(ids),  # rotated: one column of text per id
+            (step, 0.98),
             xycoords=("data", "axes fraction"),
             rotation=90,
             va="top",
             ha="right",
             fontsize=8,
-            color=colour,
+            color=colour_at[step],
         )
 
 
