@@ -1,4 +1,4 @@
-"""Which parser reads a file: sniffed from its first 8 KiB and its name, or named by the user.
+"""Which parser reads a file: sniffed from its first 64 KiB and its name, or named by the user.
 A directory stands for the TensorBoard event files under it (a run directory)."""
 
 from __future__ import annotations

@@ -66,6 +66,10 @@ def iter_text_lines(path: Path, skipped: Skipped) -> Iterator[str]:
         yield line.decode("utf-8", errors="replace")
 
 
-def read_head(path: Path, size: int = 8192) -> bytes:
+# A Hugging Face log may open with pages of warnings and loading bars before its first dict.
+SNIFF_BYTES = 64 * 1024
+
+
+def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
     with open(path, "rb") as file:
         return file.read(size)

@@ -120,3 +120,12 @@ def test_wordlm_steps_and_eval(tmp_path, parse_all):
     assert records[0]["lr"] == 20.0 and records[0]["steps_per_s"] == 1000 / 11.43
     assert records[1] == {"step": 2983, "eval_loss": 5.70, "eval_ppl": 299.77}
     assert math.isnan(records[2]["loss"]) and records[3]["eval_loss"] == 6.85
+
+
+def test_hf_stdout_found_after_a_long_preamble(tmp_path):
+    from distill_doctor.postmortem.formats import detect
+
+    path = tmp_path / "train.out"
+    preamble = "Some weights of the model checkpoint were not used when initializing.\n" * 400
+    path.write_text(preamble + "{'loss': 2.31, 'learning_rate': 5e-05, 'epoch': 0.1}\n")
+    assert len(preamble) > 20_000 and detect(path) is hf_stdout

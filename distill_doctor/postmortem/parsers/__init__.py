@@ -1,7 +1,7 @@
 """One module per log format. Each module has:
     NAME: str                     the format's name (`--format-in` takes it)
     DESCRIPTION: str              one line for error messages and the README
-    sniff(head: bytes, path) -> bool   does this file look like the format (first 8 KiB)?
+    sniff(head: bytes, path) -> bool   does this file look like the format (first 64 KiB)?
     parse(path, skipped, options) -> Iterator[Record]   records in the file's order
 Parsers stream (memory flat however long the file), never raise on bad content (they count
 what they skip in `skipped`), and yield records whose keys are those of
