@@ -71,8 +71,10 @@ def _perplexity(inputs: ChainInputs) -> Chain | None:
     overflow = inputs.first.get("perplexity-overflow")
     if overflow is None:
         return None
+    ppl = overflow.evidence.get(R.PPL)
+    shown = f"{ppl:,.0f}" if isinstance(ppl, (int, float)) else "overflowing"
     return Chain(
-        symptom=f"perplexity {overflow.evidence.get(R.PPL, 'huge')} at step {overflow.step}",
+        symptom=f"perplexity {shown} at step {overflow.step}",
         diagnosis="the perplexity is computed from the wrong loss: exp() of a training or "
         "combined KD loss, not of the eval cross-entropy.",
         fix="Report perplexity as exp(eval cross-entropy per token) only.",

@@ -5,6 +5,7 @@ parsers skipped."""
 from __future__ import annotations
 
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -30,7 +31,7 @@ def _verdict(report: Report) -> Panel:
     for finding in report.timeline:
         counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
     tally = ", ".join(f"{n} {sev}" for sev, n in counts.items()) or "no findings"
-    lines.append(Text(f"{analysis.records:,} records up to step {analysis.last_step}; {tally}"))
+    lines.append(Text(f"{_records(analysis.records)} up to step {analysis.last_step}; {tally}"))
     if report.verdict == "no-data":
         lines.append(Text("The logs hold no metrics to judge (e.g. an empty log_history)."))
     if report.first_problem is not None:
@@ -63,30 +64,36 @@ def _timeline(report: Report) -> Table:
     return table
 
 
+def _indented(text: str, style: str = "") -> Padding:
+    return Padding(
+        Text(text, style=style), (0, 0, 0, 4), expand=False
+    )  # wrapped lines keep the indent
+
+
 def _chains(report: Report) -> Group:
-    lines = [Text("symptom -> diagnosis -> fix", style="bold underline")]
+    lines: list[Text | Padding] = [Text("symptom -> diagnosis -> fix", style="bold underline")]
     for chain in report.chains:
         lines += [
             Text(f"* {chain.symptom}", style="bold"),
-            Text(f"  -> {chain.diagnosis}"),
-            Text(f"  -> fix: {chain.fix}", style="green"),
+            _indented(f"-> {chain.diagnosis}"),
+            _indented(f"-> fix: {chain.fix}", style="green"),
         ]
     return Group(*lines)
+
+
+def _records(count: int) -> str:
+    return f"{count:,} record" + ("" if count == 1 else "s")
 
 
 def _sources(report: Report) -> Group:
     lines = [Text("sources", style="bold underline")]
     for source in report.analysis.sources:
-        lines.append(Text(f"{source.path} ({source.format}): {source.records:,} records"))
+        lines.append(Text(f"{source.path} ({source.format}): {_records(source.records)}"))
         skipped = source.skipped
         if skipped.lines:
             reasons = "; ".join(f"{n:,} {why}" for why, n in skipped.reasons.most_common(4))
-            lines.append(
-                Text(
-                    f"  skipped {skipped.lines:,} lines / {skipped.bytes:,} bytes: {reasons}",
-                    style="dim",
-                )
-            )
+            what = f"skipped {skipped.lines:,} lines / {skipped.bytes:,} bytes: {reasons}"
+            lines.append(_indented(what, style="dim"))
     return Group(*lines)
 
 
