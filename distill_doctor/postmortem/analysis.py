@@ -69,9 +69,11 @@ def open_sources(
     """Detect every file's format up front (so a bad file fails before any work), then one
     merged record stream."""
     files = [file for path in paths for file in expand(path)]
-    sources = [Source(file, detect(file, format_in).NAME, Skipped(str(file))) for file in files]
+    parsers = [detect(file, format_in) for file in files]
+    sources = [Source(f, p.NAME, Skipped(str(f))) for f, p in zip(files, parsers, strict=True)]
     streams = [
-        _counted(detect(s.path, s.format).parse(s.path, s.skipped, options), s) for s in sources
+        _counted(parser.parse(source.path, source.skipped, options), source)
+        for parser, source in zip(parsers, sources, strict=True)
     ]
     return sources, merge_by_step(streams)
 

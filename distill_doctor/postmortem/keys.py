@@ -6,7 +6,6 @@ know one name per quantity (see `distill_doctor.records`)."""
 from __future__ import annotations
 
 import functools
-import math
 import re
 
 from distill_doctor import records as R
@@ -127,10 +126,9 @@ def to_number(value: object) -> float | int | None:
         except ValueError:
             pass
         try:
-            number = float(text)
+            return float(text)
         except ValueError:
             return None
-        return number if not math.isnan(number) else math.nan
     return None
 
 

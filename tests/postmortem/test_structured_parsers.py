@@ -129,3 +129,13 @@ def test_hf_stdout_found_after_a_long_preamble(tmp_path):
     preamble = "Some weights of the model checkpoint were not used when initializing.\n" * 400
     path.write_text(preamble + "{'loss': 2.31, 'learning_rate': 5e-05, 'epoch': 0.1}\n")
     assert len(preamble) > 20_000 and detect(path) is hf_stdout
+
+
+def test_generic_jsonl_lr_dead_early(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    lines = [
+        f'{{"global_step": {s}, "loss": {3 - min(s, 40) / 100}, "lr": {1e-3 if s < 40 else 0.0}}}'
+        for s in range(0, 400, 2)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    assert _problems(path)["lr-zero"] == 40

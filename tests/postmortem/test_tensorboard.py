@@ -69,3 +69,19 @@ def test_tensor_scalars_of_tensorboards_own_writer(tmp_path, parse_all):
     writer.close()
     records, _ = parse_all(tensorboard, next(tmp_path.glob("*tfevents*")))
     assert records == [{"step": 5, "loss_kd": 2.5}, {"step": 10, "loss_kd": 5.0}]
+
+
+def test_healthy_run_has_no_problem(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    for step in range(1, 301):
+        writer.add_scalar("train/loss", 2 + 3 * math.exp(-step / 80) + 0.02 * math.sin(step), step)
+        writer.add_scalar("train/lr", 3e-4 * min(1.0, step / 30) * (1 - step / 400), step)
+        writer.add_scalar("train/grad_norm", 1.0 + 0.1 * math.cos(step), step)
+        if step % 50 == 0:
+            writer.add_scalar("eval/loss", 2.2 + 3 * math.exp(-step / 80), step)
+    writer.close()
+    analysis = analyze([tmp_path])
+    assert analysis.metric_records == 300
+    assert [f.id for f in analysis.findings if f.severity.value != "info"] == []

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from distill_doctor import records as R
 from distill_doctor.postmortem.keys import record_key, to_number
-from distill_doctor.postmortem.lines import MAX_LINE_BYTES, iter_blocks
+from distill_doctor.postmortem.lines import LONG_LINE, MAX_LINE_BYTES, iter_blocks
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.redraws import has_nonfinite, sample_redraws
 from distill_doctor.postmortem.skipped import Skipped
@@ -173,7 +173,7 @@ def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[
         for segment in block.split(b"\n"):
             for line in state.lines(segment):
                 if len(line) > MAX_LINE_BYTES:
-                    skipped.skip("line over 1 MiB", len(line))
+                    skipped.skip(LONG_LINE, len(line))
                     continue
                 record = state.line(line) if line else None
                 if record is not None:
