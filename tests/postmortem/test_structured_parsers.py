@@ -139,3 +139,21 @@ def test_generic_jsonl_lr_dead_early(tmp_path):
     ]
     path.write_text("\n".join(lines) + "\n")
     assert _problems(path)["lr-zero"] == 40
+
+
+def test_hf_eval_bars_do_not_move_the_step(tmp_path, parse_all):
+    path = tmp_path / "out.log"
+    path.write_text(
+        " 50%|#####     | 500/1000 [01:00<01:00, 8.3it/s]\r"
+        "{'loss': 2.1, 'learning_rate': 2.5e-05, 'epoch': 0.5}\n"
+        "100%|##########| 63/63 [00:02<00:00, 25.1it/s]\r"
+        "{'eval_loss': 2.0, 'eval_runtime': 2.5, 'epoch': 0.5}\n"
+        " 60%|######    | 600/1000 [01:12<00:48, 8.3it/s]\r"
+        "{'loss': 1.9, 'learning_rate': 2e-05, 'epoch': 0.6}\n"
+    )
+    records, _ = parse_all(hf_stdout, path)
+    assert [(r["step"], "eval_loss" in r) for r in records] == [
+        (500, False),
+        (500, True),
+        (600, False),
+    ]

@@ -45,17 +45,26 @@ def parse_dict_line(text: str) -> dict[str, object] | None:
 
 
 class _Steps:
-    """The step of each dict: the last tqdm count, else a count of training logs."""
+    """The step of each dict: the training bar's last count, else a count of training logs.
+
+    The training bar is the first one the Trainer draws; evaluation bars (over eval batches,
+    another total) come and go between its redraws and must not move the step."""
 
     def __init__(self, logging_steps: int) -> None:
         self.logging_steps = logging_steps
+        self.train_total: str | None = None
         self.bar_step = 0
         self.train_logs = 0
 
     def see_bar(self, text: str) -> None:
         counts = _BAR.findall(text)
-        if counts:
-            self.bar_step = int(counts[-1][0])
+        if not counts:
+            return
+        count, total = counts[-1]
+        if self.train_total is None:
+            self.train_total = total
+        if total == self.train_total:
+            self.bar_step = int(count)
 
     def of(self, raw: dict[str, object], is_train: bool) -> int:
         for name, value in raw.items():
