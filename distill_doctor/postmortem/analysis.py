@@ -50,7 +50,7 @@ class Analysis:
         step = record.get(R.STEP)
         if isinstance(step, int):
             self.last_step = step if self.last_step is None else max(self.last_step, step)
-        for key in (R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE):
+        for key in (R.PLANNED_STEPS, R.SCHEDULER_STEPS):
             value = record.get(key)
             if isinstance(value, int):
                 self.logged_facts[key] = value
