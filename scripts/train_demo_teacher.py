@@ -1,9 +1,9 @@
 """Regenerate the bundled demo: corpus, tokenizer, trained teacher, untrained student.
 
-    python scripts/train_demo_teacher.py [--steps 1200] [--out distill_doctor/data/demo]
+    python scripts/train_demo_teacher.py [--steps 800] [--out distill_doctor/data/demo]
 
 Rerunnable and seeded (same Python version => same corpus => same tokenizer; the teacher is
-trained on CPU, about 10 minutes on 2 cores). What it writes under --out:
+trained on CPU in a few minutes). What it writes under --out:
     corpus.jsonl   docstrings of this Python's standard library (a real corpus that needs no
                    download), one {"text": ...} per line
     teacher/       a 4-layer Llama (hidden 192, ~2.2M parameters) trained with plain CE on the
@@ -135,12 +135,15 @@ def save(model, tokenizer, folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=800)
     parser.add_argument("--out", type=Path, default=REPO / "distill_doctor/data/demo")
+    # One thread: these matrices are small, and on a busy machine two threads spin-waiting for
+    # each other run 10x slower than one.
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     cfg = load_native(REPO / "configs/demo.json")
     torch.manual_seed(cfg.seed)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     texts = stdlib_docstrings()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -126,7 +126,11 @@ def train(
         ProgressSink(console),
     ]
     started = time.perf_counter()
-    result = run_training(cfg, run_dir, observers, resume=resume is not None)
+    try:
+        result = run_training(cfg, run_dir, observers, resume=resume is not None)
+    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
+        console.print("Interrupted before training started; nothing to save.")
+        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
     for line in summary_lines(result, time.perf_counter() - started):
         console.print(line)
     if result.status != "completed":

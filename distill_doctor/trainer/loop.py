@@ -223,12 +223,11 @@ def train(
     control: TrainControl | None = None,
 ) -> RunResult:
     """Run (or resume) a distillation run into `run_dir`; returns how it ended."""
+    checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
     device = pick_device(cfg)
     run = setup(cfg, device)
     modules = {k: run[k] for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
-    state = ckpt.TrainState()
-    if resume:
-        state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir), modules)
+    state = ckpt.load_checkpoint(checkpoint, modules) if checkpoint else ckpt.TrainState()
     control = control or TrainControl()
     hooks = Observers(observers)
     result = RunResult("completed", None, state, run_dir)
