@@ -8,7 +8,8 @@ Exit codes: 0 no error-severity finding, 1 error findings, 2 usage or input erro
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import typer
 from rich.console import Console

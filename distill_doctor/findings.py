@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
-EvidenceValue = Union[int, float, str, bool, None]
+EvidenceValue = int | float | str | bool | None
 
 
 class Severity(str, Enum):

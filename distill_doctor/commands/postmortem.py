@@ -10,16 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from distill_doctor.errors import InputError
-from distill_doctor.postmortem.analysis import analyze
 from distill_doctor.postmortem.formats import BY_NAME
-from distill_doctor.postmortem.parsers import ParseOptions
-from distill_doctor.postmortem.report import build_report
-from distill_doctor.postmortem.run_config import load_run_config, run_facts
-from distill_doctor.render.json import render_json
-from distill_doctor.render.report_text import print_report
 
 
 class OutputFormat(str, Enum):
@@ -48,6 +41,17 @@ def postmortem(
     ] = None,
 ) -> None:
     """Diagnose a finished run from its logs: verdict, timeline, root-cause chains."""
+    # Imported here, not at the top: every `doctor` command imports this module to build the
+    # CLI, and `doctor check` should not pay for the detectors and the report.
+    from rich.console import Console
+
+    from distill_doctor.postmortem.analysis import analyze
+    from distill_doctor.postmortem.parsers import ParseOptions
+    from distill_doctor.postmortem.report import build_report
+    from distill_doctor.postmortem.run_config import load_run_config, run_facts
+    from distill_doctor.render.json import render_json
+    from distill_doctor.render.report_text import print_report
+
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise InputError(f"--plot {plot}: give a file name ending in .png or .html.")
     run_config = load_run_config(config) if config is not None else None

@@ -8,7 +8,7 @@ Each default carries a short reason.
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt
 
@@ -65,10 +65,10 @@ class TrainConfig(BaseModel):
     kd_weight: NonNegativeFloat = 0.5
     feature_weight: NonNegativeFloat = 0.0
     feature_loss: Literal["mse", "cosine"] = "mse"
-    layer_map: Union[Literal["uniform"], LayerPairs] = "uniform"  # student->teacher layers
+    layer_map: Literal["uniform"] | LayerPairs = "uniform"  # student->teacher layers
     attention_weight: NonNegativeFloat = 0.0
     # How many layers get the attention loss (a count), or the student layer indices.
-    attention_layers: Union[NonNegativeInt, list[NonNegativeInt]] = 0
+    attention_layers: NonNegativeInt | list[NonNegativeInt] = 0
 
     # --- eval, checkpoints, logging ---------------------------------------------------------
     eval_steps: PositiveInt = 100  # in optimizer steps

@@ -11,6 +11,10 @@ from distill_doctor.rules.lr_schedule import lr_multiplier
 # Within 1% the schedule ends where it should: the last 1% of a linear decay runs below 1% of
 # the peak LR anyway (and rounding the per-epoch count differently costs a step or two).
 TOLERANCE = 0.01
+# Told too many steps, a run that ends above half its peak LR has lost most of the decay it was
+# configured for: the schedule the file describes never happens (error). A smaller overshoot
+# only trims the tail of the decay (warning).
+NEVER_DECAYS_SHARE = 0.5
 
 DOC = RuleDoc(
     id="scheduler-steps-mismatch",
@@ -22,10 +26,11 @@ DOC = RuleDoc(
     why="The schedule is a function of the step count it was told. Told too FEW steps, the "
     "LR reaches 0 (or its floor) early and the rest of training runs at that LR: the weights "
     "stop moving, eval freezes (error). Told too MANY, the decay never happens: training ends "
-    "near the peak LR (warning). The seed run told its scheduler 75,000 steps (micro-batches) "
-    "for 4,689 optimizer steps: too many, so its LR ended at ~95% of the peak and could never "
-    "reach 0. Its LR=0 for 94% of training is the other failure, a scheduler stepped per "
-    "micro-batch (16x too many calls), which `doctor train`'s live probes catch.",
+    "near the peak LR (error when it ends above half the peak, else a warning). The seed run "
+    "told its scheduler 75,000 steps (micro-batches) for 4,689 optimizer steps: too many, so "
+    "its LR ended at ~95% of the peak and could never reach 0. Its LR=0 for 94% of training "
+    "is the other failure, a scheduler stepped per micro-batch (16x too many calls), which "
+    "the `lr-zero` detector catches in the run's log, live or in `doctor postmortem`.",
     fix="Leave num_training_steps unset (null): the trainer then tells the scheduler the "
     "optimizer steps it really runs, ceil(ceil(samples / batch) / accumulation) x epochs, and "
     "the number stays right when batch size, epochs or accumulation change.",
@@ -89,13 +94,14 @@ def _told_too_many(ctx: CheckContext, evidence: dict, planned: int, told: int) -
         "final_lr_share_of_peak": round(share, 4),
         "peak_lr": cfg.learning_rate,
     }
+    severity = Severity.ERROR if share >= NEVER_DECAYS_SHARE else Severity.WARNING
     return Finding(
         id=DOC.id,
         code=DOC.code,
-        severity=Severity.WARNING,
+        severity=severity,
         message=f"The scheduler is told {told:,} steps but only {planned:,} optimizer steps run "
-        f"({told / planned:.1f}x too many): the LR never decays and training ends at "
-        f"{share:.0%} of the peak LR.",
+        f"({told / planned:.1f}x too many): training ends at {share:.0%} of the peak LR, "
+        f"{'so the decay never happens' if share >= NEVER_DECAYS_SHARE else 'short of its decay'}.",
         evidence=evidence,
         fix=DOC.fix,
         patch={"num_training_steps": None},

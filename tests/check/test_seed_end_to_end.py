@@ -45,11 +45,13 @@ def test_seed_reports_full_vocab_kd_memory_on_a_p100(doctor, seed_path):
     assert finding["patch"]["kd_top_k"] == evidence["suggested_kd_top_k"]
 
 
-def test_seed_has_no_error_finding_only_warnings(doctor, seed_path):
-    # Told too many steps, its LR ends at 95% of the peak: wasteful, not broken (exit 0).
+def test_seed_fails_on_its_scheduler_alone(doctor, seed_path):
+    # Told 16x too many steps, its LR ends at 95% of the peak: the configured decay never
+    # happens (error, exit 1); everything else in the seed config is a warning.
     result = doctor("check", seed_path, "--gpu", "P100", "--format", "json")
-    assert result.exit_code == 0
-    assert {f["severity"] for f in json.loads(result.stdout)["findings"]} == {"warning"}
+    assert result.exit_code == 1
+    errors = [f["id"] for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"]
+    assert errors == ["scheduler-steps-mismatch"]
 
 
 def test_healthy_config_checks_clean_on_a_p100(doctor):

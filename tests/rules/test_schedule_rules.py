@@ -17,7 +17,7 @@ REAL_STEPS = 1563 * 3
 
 def test_told_too_many_ends_near_the_peak():
     [f] = scheduler_steps_mismatch.check(fixture_context("scheduler-steps-mismatch", "fail"))
-    assert f.severity is Severity.WARNING
+    assert f.severity is Severity.ERROR  # ends above half the peak: the decay never happens
     ev = f.evidence
     assert ev["optimizer_steps"] == REAL_STEPS == 4689
     assert ev["scheduler_steps"] == 75000
@@ -84,6 +84,22 @@ def test_lr_multiplier_shapes():
     )
     assert lr_multiplier(5000, 1000, 100, "cosine", 0.2) == pytest.approx(0.2)
     assert lr_multiplier(5000, 1000, 100, "constant", 0.0) == 1.0
+
+
+def test_a_small_overshoot_only_trims_the_decay_and_warns():
+    data = {
+        "train_samples": 50000,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 16,
+        "epochs": 3,
+        "learning_rate": 3e-5,
+        "num_training_steps": 6000,
+    }
+    [f] = scheduler_steps_mismatch.check(make_context(data))
+    share = (6000 - 4688) / 6000  # no warmup: linear from the first step
+    assert f.evidence["final_lr_share_of_peak"] == pytest.approx(share, abs=1e-4)
+    assert share < scheduler_steps_mismatch.NEVER_DECAYS_SHARE
+    assert f.severity is Severity.WARNING and "short of its decay" in f.message
 
 
 def test_seed_warmup_is_a_fifth_of_the_real_steps():
