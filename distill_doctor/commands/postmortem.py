@@ -12,7 +12,6 @@ from typing import Annotated
 import typer
 
 from distill_doctor.errors import InputError
-from distill_doctor.postmortem.formats import BY_NAME
 
 
 class OutputFormat(str, Enum):
@@ -28,7 +27,8 @@ def postmortem(
     ),
     plot: Annotated[Path | None, typer.Option(help="Write curves to a .png or .html.")] = None,
     format_in: Annotated[
-        str | None, typer.Option(help=f"Force the log format: {', '.join(BY_NAME)}.")
+        str | None,
+        typer.Option(help="Force the log format (e.g. seed-text, hf-stdout, tensorboard)."),
     ] = None,
     accumulation: Annotated[
         int | None, typer.Option(min=1, help="Micro-batches per optimizer step (tqdm bars).")
