@@ -67,17 +67,43 @@ def _frozen_weights(inputs: ChainInputs) -> Chain | None:
     )
 
 
+def _perplexity_cause(evidence: dict[str, object]) -> tuple[str, str]:
+    """(diagnosis, fix) from which loss ln(ppl) matched, as the detector's evidence says."""
+    # A running-mean training loss printed beside the ppl matches it only roughly: "nearest".
+    matched = evidence.get("matches") or evidence.get("nearest")
+    ce = evidence.get("ce")
+    if matched in (R.LOSS, R.EVAL_LOSS) and ce is not None:
+        return (
+            f"the perplexity is computed from the wrong loss: exp() of the combined {matched} "
+            f"(CE + KD + feature terms), not of the cross-entropy ({ce:.4g}).",
+            "Report perplexity as exp(eval cross-entropy per token) only.",
+        )
+    if matched == R.LOSS and evidence.get("latest_eval_loss") is not None:
+        return (
+            "the perplexity is computed from the wrong loss: exp() of the training loss, not "
+            f"of the eval loss ({evidence['latest_eval_loss']:.4g}) it is printed beside.",
+            "Report perplexity as exp(eval cross-entropy per token) only.",
+        )
+    return (
+        f"the perplexity is exp() of {matched or 'a loss'} as it should be, but that loss is "
+        "itself huge: the model is worse than a uniform guess. The loss is the problem, not "
+        "the perplexity formula.",
+        "Look at the loss's own findings (LR too high, divergence, labels); cap the displayed "
+        "perplexity (exp(min(ce, 20))) so the log stays readable.",
+    )
+
+
 def _perplexity(inputs: ChainInputs) -> Chain | None:
     overflow = inputs.first.get("perplexity-overflow")
     if overflow is None:
         return None
     ppl = overflow.evidence.get(R.PPL)
     shown = f"{ppl:,.0f}" if isinstance(ppl, (int, float)) else "overflowing"
+    diagnosis, fix = _perplexity_cause(overflow.evidence)
     return Chain(
         symptom=f"perplexity {shown} at step {overflow.step}",
-        diagnosis="the perplexity is computed from the wrong loss: exp() of a training or "
-        "combined KD loss, not of the eval cross-entropy.",
-        fix="Report perplexity as exp(eval cross-entropy per token) only.",
+        diagnosis=diagnosis,
+        fix=fix,
         finding_ids=("perplexity-overflow",),
     )
 

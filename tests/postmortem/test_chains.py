@@ -1,0 +1,28 @@
+"""The perplexity chain names the cause its finding's evidence supports, and no other."""
+
+from distill_doctor.findings import Finding, Severity
+from distill_doctor.postmortem.chains import ChainInputs, find_chains
+
+
+def chain_for(evidence: dict) -> str:
+    finding = Finding("perplexity-overflow", "DD211", Severity.WARNING, "ppl", evidence, step=7)
+    inputs = ChainInputs({"perplexity-overflow": finding}, None, None, None)
+    [chain] = find_chains(inputs)
+    assert chain.symptom.endswith("at step 7")
+    return chain.diagnosis
+
+
+def test_exp_of_the_kd_total_beside_a_ce_is_the_wrong_loss():
+    text = chain_for({"ppl": 4.85e8, "matches": "loss", "ce": 3.2})
+    assert "wrong loss" in text and "combined loss" in text and "3.2" in text
+
+
+def test_exp_of_the_training_loss_beside_an_eval_loss_is_the_wrong_loss():
+    text = chain_for({"ppl": 4.85e8, "matches": None, "nearest": "loss", "latest_eval_loss": 101.4})
+    assert "exp() of the training loss" in text and "101.4" in text
+
+
+def test_exp_of_a_plain_lm_loss_blames_the_loss_not_the_formula():
+    # A word-level LM's loss is its CE: a huge ppl means a bad model, not a wrong formula.
+    text = chain_for({"ppl": 5.09e7, "matches": "loss", "ce": None})
+    assert "wrong loss" not in text and "worse than a uniform guess" in text
