@@ -30,7 +30,9 @@ def _verdict(report: Report) -> Panel:
     counts: dict[str, int] = {}
     for finding in report.timeline:
         counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
-    tally = ", ".join(f"{n} {sev}" for sev, n in counts.items()) or "no findings"
+    plural = {1: ""}
+    tally = ", ".join(f"{n} {sev}{plural.get(n, 's')}" for sev, n in counts.items())
+    tally = tally or "no findings"
     lines.append(Text(f"{_records(analysis.records)} up to step {analysis.last_step}; {tally}"))
     if report.verdict == "no-data":
         lines.append(Text("The logs hold no metrics to judge (e.g. an empty log_history)."))
