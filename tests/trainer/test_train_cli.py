@@ -1,0 +1,125 @@
+"""`doctor train` end to end: the tiny pair, the shipped demo, overrides, errors, SIGINT."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from train_helpers import write_corpus
+from typer.testing import CliRunner
+
+from distill_doctor.cli import app
+from distill_doctor.trainer.checkpoint import complete_checkpoints
+from distill_doctor.trainer.models import demo_root
+
+
+def tiny_args(pair, data, run_dir, *extra):
+    return [
+        "train", "--teacher", str(pair.teacher), "--student", str(pair.student),
+        "--data", str(data), "--set", "max_length=16", "--set", "batch_size=4",
+        "--set", "eval_max_batches=2", "--run-dir", str(run_dir), *extra,
+    ]  # fmt: skip
+
+
+def events_of(run_dir):
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_train_tiny_pair_writes_the_run_directory(tiny_pair, tmp_path):
+    data = write_corpus(tmp_path / "d.txt")
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, tiny_args(tiny_pair, data, run_dir, "--max-steps", "3", "--set", "warmup_steps=1")
+    )
+    assert result.exit_code == 0, result.output
+    assert "[Scheduler] Optimizer steps: 3 · warmup 1 (33.3%)" in result.output
+    assert "Eval CE (held-out, nats/token): teacher" in result.output
+    assert json.loads((run_dir / "config.json").read_text())["max_steps"] == 3
+    assert [p.name for p in complete_checkpoints(run_dir / "checkpoints")] == ["step-000003"]
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run_dir / "student/model.safetensors").is_file()
+    assert (run_dir / "student/tokenizer.json").is_file()
+    events = events_of(run_dir)
+    assert events[0]["type"] == "run"
+    # logging_steps 10: step 1 and the run's last step; evals before training and at the end
+    assert [e["step"] for e in events if e["type"] == "metrics"] == [1, 3]
+    assert [e["step"] for e in events if e["type"] == "eval"] == [0, 3]
+
+
+def test_bundled_demo_runs_offline(tmp_path):
+    run_dir = tmp_path / "demo"
+    args = ["train", "--max-steps", "3", "--set", "eval_max_batches=2", "--run-dir", str(run_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run_event = events_of(run_dir)[0]
+    assert run_event["config"]["teacher_model"] == "demo:teacher"
+    evals = [e for e in events_of(run_dir) if e["type"] == "eval"]
+    # the shipped teacher is really better than the untrained student
+    assert evals[0]["eval_teacher_ce"] < evals[0]["eval_ce"] - 1.0
+
+
+def test_demo_files_stay_small():
+    sizes = {p.name: p.stat().st_size for p in demo_root().rglob("*") if p.is_file()}
+    assert max(sizes.values()) < 5_000_000, sizes
+    assert sum(sizes.values()) < 10_000_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "learning_rat=1e-4"], "did you mean 'learning_rate'"),
+        (["--set", "learning_rate"], "expected key=value"),
+        (["--set", "batch_size=0"], "batch_size"),
+        (["--data", "nope.txt"], "no such data file"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(tiny_pair, tmp_path, args, message):
+    data = write_corpus(tmp_path / "d.txt")
+    result = CliRunner().invoke(app, [*tiny_args(tiny_pair, data, tmp_path / "run"), *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_existing_run_dir_and_missing_checkpoint_exit_2(tiny_pair, tmp_path):
+    data = write_corpus(tmp_path / "d.txt")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/config.json").write_text("{}")
+    taken = CliRunner().invoke(app, tiny_args(tiny_pair, data, tmp_path / "run"))
+    assert taken.exit_code == 2 and "--resume" in taken.output
+    (tmp_path / "run/config.json").write_text(json.dumps({"data": str(data)}))
+    nothing = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "run")])
+    assert nothing.exit_code == 2 and "no complete checkpoint" in " ".join(nothing.output.split())
+
+
+def test_sigint_finishes_the_step_checkpoints_and_says_how_to_resume(tiny_pair, tmp_path):
+    data = write_corpus(tmp_path / "d.txt", documents=400)
+    run_dir = tmp_path / "run"
+    args = tiny_args(tiny_pair, data, run_dir, "--set", "epochs=50", "--set", "logging_steps=1")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "distill_doctor", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        (run_dir / "events.jsonl").exists()
+        and any(e["type"] == "metrics" and e["step"] >= 2 for e in events_of(run_dir))
+    ):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    flat = " ".join(output.split())
+    assert "(SIGINT); checkpoint saved" in flat
+    assert f"Resume with: doctor train --resume {run_dir}" in flat
+    stopped_at = max(e["step"] for e in events_of(run_dir) if e["type"] == "metrics")
+    assert complete_checkpoints(run_dir / "checkpoints")[-1].name == f"step-{stopped_at:06d}"
+
+    resumed = CliRunner().invoke(
+        app, ["train", "--resume", str(run_dir), "--max-steps", str(stopped_at + 2)]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    steps = [e["step"] for e in events_of(run_dir) if e["type"] == "metrics"]
+    assert steps[-2:] == [stopped_at + 1, stopped_at + 2]
