@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from distill_doctor.events import EventLog
-from distill_doctor.records import LOSS, LR, STEP, STEPS_PER_S, Record
+from distill_doctor.records import EVAL_PREFIX, LOSS, LR, STEP, STEPS_PER_S, Record
 from distill_doctor.trainer.hooks import TrainControl
 
 
@@ -47,8 +47,17 @@ class EventsSink:
         self.log.close()
 
 
+def tensorboard_tag(key: str) -> str:
+    """`eval_ce` -> `eval/ce`, `teacher_ce` -> `teacher/ce`, `loss_kd` -> `train/loss_kd`: the
+    tags `doctor postmortem` maps back onto the same Record keys."""
+    for group in (EVAL_PREFIX, "teacher_"):
+        if key.startswith(group):
+            return f"{group[:-1]}/{key[len(group) :]}"
+    return f"train/{key}"
+
+
 class TensorBoardSink:
-    """Scalars under `train/<key>` and `eval/<key>` in `run_dir/tensorboard/`."""
+    """Scalars (tagged by `tensorboard_tag`) in `run_dir/tensorboard/`."""
 
     def __init__(self, folder: Path, logging_steps: int) -> None:
         from torch.utils.tensorboard import SummaryWriter  # lazy: imports tensorboard
@@ -56,20 +65,20 @@ class TensorBoardSink:
         self.writer = SummaryWriter(log_dir=str(folder))
         self.logging_steps = logging_steps
 
-    def _scalars(self, prefix: str, record: Record) -> None:
+    def _scalars(self, record: Record) -> None:
         for key, value in record.items():
             if key != STEP and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(f"{prefix}/{key}", value, record[STEP])
+                self.writer.add_scalar(tensorboard_tag(key), value, record[STEP])
 
     def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
         self.writer.add_text("config", f"```\n{info.get('config')}\n```")
 
     def on_record(self, record: Record) -> None:
         if _due(record[STEP], self.logging_steps):
-            self._scalars("train", record)
+            self._scalars(record)
 
     def on_eval(self, record: Record) -> None:
-        self._scalars("eval", record)
+        self._scalars(record)
 
     def on_run_end(self, status: str) -> None:
         self.writer.close()

@@ -12,6 +12,7 @@ from distill_doctor import records as keys
 from distill_doctor.records import Record
 
 LOSS_COMPONENTS = ("ce", "kd", "feature", "attention")
+TEACHER_CE = "teacher_ce"
 
 
 def step_record(run: dict, metrics: dict, state: Any, seconds: float, tokens: int) -> Record:
@@ -44,7 +45,12 @@ def step_record(run: dict, metrics: dict, state: Any, seconds: float, tokens: in
 
 
 def eval_record(step: int, results: dict[str, float]) -> Record:
-    return {keys.STEP: step, **{keys.EVAL_PREFIX + k: v for k, v in results.items()}}
+    """eval_<name> for the student's metrics. The frozen teacher's CE stays `teacher_ce`: it
+    is constant by design, and detectors rightly flag an `eval_` metric that never moves."""
+    record: Record = {keys.STEP: step}
+    for name, value in results.items():
+        record[name if name == TEACHER_CE else keys.EVAL_PREFIX + name] = value
+    return record
 
 
 def versions() -> dict[str, str]:

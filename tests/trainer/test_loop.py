@@ -11,7 +11,7 @@ from train_helpers import tiny_config, write_corpus
 from distill_doctor.config.steps import optimizer_steps
 from distill_doctor.trainer import loop
 from distill_doctor.trainer.hooks import TrainControl
-from distill_doctor.trainer.sinks import EventsSink
+from distill_doctor.trainer.sinks import EventsSink, tensorboard_tag
 
 CPU = torch.device("cpu")
 
@@ -186,4 +186,25 @@ def test_events_jsonl_holds_run_metrics_and_eval_events(tiny_pair, tmp_path):
     assert [e["step"] for e in evals] == [0, 2, 4]
     for e in evals:
         assert e["eval_ppl"] == pytest.approx(math.exp(e["eval_ce"]))
-        assert e["eval_teacher_ce"] > 0 and "eval_kd" in e
+        assert e["teacher_ce"] > 0 and "eval_kd" in e and "eval_teacher_ce" not in e
+
+
+def test_tensorboard_tags_map_back_to_the_same_record_keys():
+    from distill_doctor.postmortem.keys import record_key
+
+    for key in (
+        "loss",
+        "lr",
+        "loss_ce",
+        "loss_kd",
+        "grad_norm",
+        "checksum",
+        "eval_loss",
+        "eval_ce",
+        "eval_ppl",
+        "eval_kd",
+        "valid_tokens",
+        "planned_steps",
+    ):
+        assert record_key(tensorboard_tag(key)) == key
+    assert record_key(tensorboard_tag("teacher_ce")) is None  # a reference line, not a metric

@@ -58,7 +58,7 @@ def test_bundled_demo_runs_offline(tmp_path):
     assert run_event["config"]["teacher_model"] == "demo:teacher"
     evals = [e for e in events_of(run_dir) if e["type"] == "eval"]
     # the shipped teacher is really better than the untrained student
-    assert evals[0]["eval_teacher_ce"] < evals[0]["eval_ce"] - 1.0
+    assert evals[0]["teacher_ce"] < evals[0]["eval_ce"] - 1.0
 
 
 def test_demo_files_stay_small():
