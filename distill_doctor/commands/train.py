@@ -75,7 +75,8 @@ def summary_lines(result: Any, seconds: float) -> list[str]:
     if after:
         teacher = f"teacher {after['teacher_ce']:.3f}"
         start = f"student before {before['ce']:.3f} → " if before else "student "
-        lines.append(f"Eval CE (held-out, nats/token): {teacher} · {start}after {after['ce']:.3f}")
+        at = f"after {result.last_eval_step} steps"
+        lines.append(f"Eval CE (held-out, nats/token): {teacher} · {start}{at} {after['ce']:.3f}")
         ppl = f"{before['ppl']:.1f} → " if before else ""
         lines.append(f"Eval perplexity (from CE alone): {ppl}{after['ppl']:.1f}")
         loss = f"{before['loss']:.3f} → " if before else ""

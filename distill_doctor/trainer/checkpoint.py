@@ -127,7 +127,7 @@ def load_checkpoint(folder: Path, modules: dict[str, Any]) -> TrainState:
     load_model(modules["student"], str(folder / "model.safetensors"))
     if (folder / "loss.safetensors").is_file():
         load_model(modules["loss"], str(folder / "loss.safetensors"))
-    trainer_state = torch.load(folder / "trainer_state.pt", weights_only=False)
+    trainer_state = torch.load(folder / "trainer_state.pt", weights_only=True)  # no pickled code
     modules["optimizer"].load_state_dict(trainer_state["optimizer"])
     modules["scheduler"].load_state_dict(trainer_state["scheduler"])
     if modules.get("scaler") is not None and "scaler" in trainer_state:

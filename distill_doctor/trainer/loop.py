@@ -51,6 +51,7 @@ class RunResult:
     state: ckpt.TrainState
     run_dir: Path
     evals: dict[str, dict[str, float]] = field(default_factory=dict)  # before / after
+    last_eval_step: int = 0
 
 
 # --- setup --------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def train_epochs(run, state, hooks, control, result, modules) -> None:
             hooks.on_record(step_record(run, metrics, state, time.perf_counter() - started, tokens))
             done = state.step >= run["planned"]
             if state.step % cfg.eval_steps == 0 or done:
-                result.evals["after"] = run_eval(run)
+                result.evals["after"], result.last_eval_step = run_eval(run), state.step
                 hooks.on_eval(eval_record(state.step, result.evals["after"]))
             save_every = cfg.save_steps or cfg.eval_steps
             if state.step % save_every == 0 and not done and not control.should_stop:
