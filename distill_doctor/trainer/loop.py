@@ -20,6 +20,7 @@ import contextlib
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,28 @@ class RunResult:
     run_dir: Path
     evals: dict[str, dict[str, float]] = field(default_factory=dict)  # before / after
     last_eval_step: int = 0
+
+
+@dataclass
+class Run:
+    """What `setup` builds once and every step uses."""
+
+    cfg: TrainConfig
+    device: torch.device
+    teacher: Any  # transformers PreTrainedModel, frozen
+    student: Any  # transformers PreTrainedModel, trained
+    tokenizer: Any
+    loss: DistillationLoss  # also holds the learned feature projections
+    train: Blocks
+    held_out: Blocks
+    n_batches: int  # micro-batches per epoch
+    planned: int  # optimizer steps this run takes
+    scheduler_steps: int  # steps the scheduler is told (planned, unless the config insists)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: Any  # torch.amp.GradScaler with fp16 on CUDA, else None
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    params: list[torch.nn.Parameter]  # everything the optimizer updates (clipped together)
 
 
 # --- setup --------------------------------------------------------------------------------
@@ -93,7 +116,7 @@ def model_forward(model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss
     )
 
 
-def accumulated_step(run: dict, group: list[dict], state: ckpt.TrainState) -> dict[str, float]:
+def accumulated_step(run: Run, group: list[dict], state: ckpt.TrainState) -> dict[str, float]:
     """Forward/backward every micro-batch of `group`, then one clipped optimizer step."""
     valid = sum(count_valid_tokens(batch["labels"]) for batch in group)
     if valid == 0:
@@ -101,13 +124,13 @@ def accumulated_step(run: dict, group: list[dict], state: ckpt.TrainState) -> di
     denominator = max(valid, 1)
     totals: dict[str, float] = {}
     for batch in group:
-        batch = {k: v.to(run["device"]) for k, v in batch.items()}
-        with run["autocast"]():
+        batch = {k: v.to(run.device) for k, v in batch.items()}
+        with run.autocast():
             with torch.no_grad():
-                teacher_out = model_forward(run["teacher"], batch, run["loss"])
-            student_out = model_forward(run["student"], batch, run["loss"])
-            parts = run["loss"](student_out, teacher_out, batch["labels"], denominator)
-        scaler = run["scaler"]
+                teacher_out = model_forward(run.teacher, batch, run.loss)
+            student_out = model_forward(run.student, batch, run.loss)
+            parts = run.loss(student_out, teacher_out, batch["labels"], denominator)
+        scaler = run.scaler
         (scaler.scale(parts["loss"]) if scaler else parts["loss"]).backward()
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value.item()
@@ -115,19 +138,19 @@ def accumulated_step(run: dict, group: list[dict], state: ckpt.TrainState) -> di
     return {**totals, **optimizer_update(run), "valid_tokens": valid}
 
 
-def optimizer_update(run: dict) -> dict[str, float]:
-    optimizer, scaler = run["optimizer"], run["scaler"]
+def optimizer_update(run: Run) -> dict[str, float]:
+    optimizer, scaler = run.optimizer, run.scaler
     if scaler:
         scaler.unscale_(optimizer)
-    max_norm = run["cfg"].max_grad_norm or math.inf  # inf: measure the norm, clip nothing
-    grad_norm = torch.nn.utils.clip_grad_norm_(run["params"], max_norm).item()
+    max_norm = run.cfg.max_grad_norm or math.inf  # inf: measure the norm, clip nothing
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm).item()
     lr = optimizer.param_groups[0]["lr"]  # the LR this step uses, before the scheduler moves
     if scaler:
         scaler.step(optimizer)
         scaler.update()
     else:
         optimizer.step()
-    run["scheduler"].step()
+    run.scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     out = {"grad_norm": grad_norm, "lr": lr}
     if scaler:
@@ -138,8 +161,8 @@ def optimizer_update(run: dict) -> dict[str, float]:
 # --- the run ------------------------------------------------------------------------------
 
 
-def setup(cfg: TrainConfig, device: torch.device) -> dict:
-    """Models, data, loss, optimizer, schedule: everything a step needs, in one mapping."""
+def setup(cfg: TrainConfig, device: torch.device) -> Run:
+    """Models, data, loss, optimizer, schedule: everything a step needs."""
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     attn = "eager" if cfg.attention_weight > 0 else None  # fused kernels return no maps
@@ -165,7 +188,7 @@ def setup(cfg: TrainConfig, device: torch.device) -> dict:
     )
     scheduler_steps = cfg.num_training_steps or planned
     autocast, scaler = precision(cfg, device)
-    return dict(
+    return Run(
         cfg=cfg,
         device=device,
         teacher=teacher,
@@ -185,32 +208,32 @@ def setup(cfg: TrainConfig, device: torch.device) -> dict:
     )
 
 
-def run_eval(run: dict) -> dict[str, float]:
-    cfg, device = run["cfg"], run["device"]
+def run_eval(run: Run) -> dict[str, float]:
+    cfg, device = run.cfg, run.device
     batches = (
         {k: v.to(device) for k, v in b.items()}
-        for b in eval_batches(run["held_out"], cfg.batch_size, cfg.eval_max_batches)
+        for b in eval_batches(run.held_out, cfg.batch_size, cfg.eval_max_batches)
     )
     return evaluate(
-        run["student"],
-        run["teacher"],
-        run["loss"],
+        run.student,
+        run.teacher,
+        run.loss,
         batches,
-        lambda model, batch: model_forward(model, batch, run["loss"]),
-        run["autocast"],
+        lambda model, batch: model_forward(model, batch, run.loss),
+        run.autocast,
     )
 
 
-def epoch_groups(run: dict, train: Blocks, epoch: int, start: int) -> list[list[dict]]:
+def epoch_groups(run: Run, epoch: int, start: int) -> list[list[dict]]:
     """The accumulated batches of an epoch from micro-batch `start` on (a resume skips the
     consumed ones); the last partial epoch of a fractional `epochs` is cut like the plan."""
-    cfg = run["cfg"]
-    batches = epoch_batches(len(train), cfg.batch_size, cfg.seed, epoch)
+    cfg = run.cfg
+    batches = epoch_batches(len(run.train), cfg.batch_size, cfg.seed, epoch)
     if epoch == int(cfg.epochs):
         batches = batches[: math.ceil(len(batches) * (cfg.epochs - int(cfg.epochs)))]
     accum = cfg.gradient_accumulation_steps
     return [
-        [train.batch(ix) for ix in batches[i : i + accum]]
+        [run.train.batch(ix) for ix in batches[i : i + accum]]
         for i in range(start, len(batches), accum)
     ]
 
@@ -227,7 +250,7 @@ def train(
     checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
     device = pick_device(cfg)
     run = setup(cfg, device)
-    modules = {k: run[k] for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
+    modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
     state = ckpt.load_checkpoint(checkpoint, modules) if checkpoint else ckpt.TrainState()
     control = control or TrainControl()
     hooks = Observers(observers)
@@ -235,16 +258,16 @@ def train(
     hooks.on_run_start(
         {
             "config": cfg.model_dump(mode="json"),
-            "planned_steps": run["planned"],
-            "scheduler_steps": run["scheduler_steps"],
+            "planned_steps": run.planned,
+            "scheduler_steps": run.scheduler_steps,
             "warmup_steps": cfg.warmup_steps,
-            "scheduler_line": warmup_summary(run["planned"], cfg.warmup_steps),
+            "scheduler_line": warmup_summary(run.planned, cfg.warmup_steps),
             "device": str(device),
             "versions": versions(),
             "run_dir": str(run_dir),
             "resumed_from_step": state.step if resume else None,
-            "train_blocks": len(run["train"]),
-            "eval_blocks": len(run["held_out"]),
+            "train_blocks": len(run.train),
+            "eval_blocks": len(run.held_out),
         },
         control,
     )
@@ -258,23 +281,32 @@ def train(
         result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
     ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
     if result.status == "completed":
-        run["student"].save_pretrained(run_dir / "student")
-        run["tokenizer"].save_pretrained(run_dir / "student")
+        run.student.save_pretrained(run_dir / "student")
+        run.tokenizer.save_pretrained(run_dir / "student")
     hooks.on_run_end(result.status)
     return result
 
 
-def train_epochs(run, state, hooks, control, result, modules) -> None:
-    cfg = run["cfg"]
-    while state.step < run["planned"] and not control.should_stop:
-        for group in epoch_groups(run, run["train"], state.epoch, state.batch_in_epoch):
+def train_epochs(
+    run: Run,
+    state: ckpt.TrainState,
+    hooks: Observers,
+    control: TrainControl,
+    result: RunResult,
+    modules: dict[str, Any],
+) -> None:
+    """Optimizer steps until the plan is done or a stop is requested; eval and checkpoint on
+    their cadence. Updates `state` and `result` in place."""
+    cfg = run.cfg
+    while state.step < run.planned and not control.should_stop:
+        for group in epoch_groups(run, state.epoch, state.batch_in_epoch):
             started = time.perf_counter()
             metrics = accumulated_step(run, group, state)
             state.step += 1
             state.batch_in_epoch += len(group)
             tokens = sum(int(b["attention_mask"].sum()) for b in group)
             hooks.on_record(step_record(run, metrics, state, time.perf_counter() - started, tokens))
-            done = state.step >= run["planned"]
+            done = state.step >= run.planned
             if state.step % cfg.eval_steps == 0 or done:
                 result.evals["after"], result.last_eval_step = run_eval(run), state.step
                 hooks.on_eval(eval_record(state.step, result.evals["after"]))

@@ -4,42 +4,45 @@ the run's software versions. Keys are `distill_doctor.records`' names."""
 from __future__ import annotations
 
 import platform
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from distill_doctor import records as keys
 from distill_doctor.records import Record
 
+if TYPE_CHECKING:  # the loop imports this module
+    from distill_doctor.trainer.loop import Run
+
 LOSS_COMPONENTS = ("ce", "kd", "feature", "attention")
 TEACHER_CE = "teacher_ce"
 
 
-def step_record(run: dict, metrics: dict, state: Any, seconds: float, tokens: int) -> Record:
+def step_record(run: Run, metrics: dict, state: Any, seconds: float, tokens: int) -> Record:
     """`metrics` from the accumulated step (loss parts summed over micro-batches, grad_norm,
     lr, valid_tokens, maybe loss_scale); `state` is the TrainState after the step."""
     record: Record = {
         keys.STEP: state.step,
-        keys.EPOCH: state.epoch + state.batch_in_epoch / run["n_batches"],
+        keys.EPOCH: state.epoch + state.batch_in_epoch / run.n_batches,
         keys.LR: metrics["lr"],
         keys.LOSS: metrics["loss"],
         keys.GRAD_NORM: metrics["grad_norm"],
         keys.VALID_TOKENS: metrics["valid_tokens"],
         keys.STEPS_PER_S: 1.0 / seconds,
         keys.TOKENS_PER_S: tokens / seconds,
-        keys.PLANNED_STEPS: run["planned"],
-        keys.SCHEDULER_STEPS: run["scheduler_steps"],
+        keys.PLANNED_STEPS: run.planned,
+        keys.SCHEDULER_STEPS: run.scheduler_steps,
         "all_masked_batches": state.all_masked_batches,  # batches with no label to learn from
     }
     for name in LOSS_COMPONENTS:
         if name in metrics:
             record[keys.LOSS_PREFIX + name] = metrics[name]
     with torch.no_grad():  # float64 so the checksum moves even when a step is tiny
-        record[keys.CHECKSUM] = float(sum(p.double().sum() for p in run["student"].parameters()))
+        record[keys.CHECKSUM] = float(sum(p.double().sum() for p in run.student.parameters()))
     if "loss_scale" in metrics:
         record[keys.LOSS_SCALE] = metrics["loss_scale"]
-    if run["device"].type == "cuda":
-        free, total = torch.cuda.mem_get_info(run["device"])
+    if run.device.type == "cuda":
+        free, total = torch.cuda.mem_get_info(run.device)
         record.update({keys.MEM_USED: total - free, keys.MEM_TOTAL: total})
     return record
 

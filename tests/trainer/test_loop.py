@@ -76,19 +76,19 @@ def test_scheduler_and_optimizer_step_once_per_optimizer_step(tiny_pair, tmp_pat
     lrs = [r["lr"] for r in recorder.records]
     assert lrs[:3] == pytest.approx([0.0, 5e-4, 1e-3])  # warmup 2 from 0, as HF does
     # after the last step the LR sits at the configured floor: 0.1 x 1e-3
-    assert run["optimizer"].param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert run.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
 
 
 def first_group_gradients(cfg):
     run = loop.setup(cfg, CPU)
-    run["student"].eval()  # no dropout: the two runs must see the same function
+    run.student.eval()  # no dropout: the two runs must see the same function
     grads = {}
 
     def capture(*args, **kwargs):
-        grads.update({n: p.grad.clone() for n, p in run["student"].named_parameters()})
+        grads.update({n: p.grad.clone() for n, p in run.student.named_parameters()})
 
-    run["optimizer"].step = capture
-    group = loop.epoch_groups(run, run["train"], 0, 0)[0]
+    run.optimizer.step = capture
+    group = loop.epoch_groups(run, 0, 0)[0]
     metrics = loop.accumulated_step(run, group, loop.ckpt.TrainState())
     return metrics, grads
 
@@ -110,12 +110,12 @@ def test_accumulation_of_4_by_2_equals_one_batch_of_8(tiny_pair, tmp_path):
 def test_teacher_is_frozen_and_never_optimised(tiny_pair, tmp_path):
     data = write_corpus(tmp_path / "d.txt", documents=40)
     run = loop.setup(tiny_config(tiny_pair, data), CPU)
-    teacher = run["teacher"]
+    teacher = run.teacher
     before = {n: p.clone() for n, p in teacher.named_parameters()}
-    optimised = {id(p) for group in run["optimizer"].param_groups for p in group["params"]}
+    optimised = {id(p) for group in run.optimizer.param_groups for p in group["params"]}
     assert not optimised & {id(p) for p in teacher.parameters()}
     state = loop.ckpt.TrainState()
-    for group in loop.epoch_groups(run, run["train"], 0, 0)[:3]:
+    for group in loop.epoch_groups(run, 0, 0)[:3]:
         loop.accumulated_step(run, group, state)
     assert not teacher.training
     for name, param in teacher.named_parameters():
@@ -126,7 +126,7 @@ def test_teacher_is_frozen_and_never_optimised(tiny_pair, tmp_path):
 def test_all_masked_batch_is_counted_not_divided_by_zero(tiny_pair, tmp_path):
     data = write_corpus(tmp_path / "d.txt", documents=40)
     run = loop.setup(tiny_config(tiny_pair, data), CPU)
-    group = loop.epoch_groups(run, run["train"], 0, 0)[0]
+    group = loop.epoch_groups(run, 0, 0)[0]
     masked = [{**batch, "labels": torch.full_like(batch["labels"], -100)} for batch in group]
     state = loop.ckpt.TrainState()
     metrics = loop.accumulated_step(run, masked, state)
@@ -160,9 +160,9 @@ def test_events_jsonl_holds_run_metrics_and_eval_events(tiny_pair, tmp_path):
     cfg = tiny_config(tiny_pair, data, max_steps=4, eval_steps=2, logging_steps=3)
     loop.train(cfg, tmp_path / "run", [EventsSink(tmp_path / "run/events.jsonl", 3)])
     events = [json.loads(line) for line in (tmp_path / "run/events.jsonl").read_text().splitlines()]
-    run = events[0]
-    assert run["type"] == "run" and run["planned_steps"] == 4 and run["device"] == "cpu"
-    assert run["config"]["max_steps"] == 4 and "torch" in run["versions"]
+    start = events[0]
+    assert start["type"] == "run" and start["planned_steps"] == 4 and start["device"] == "cpu"
+    assert start["config"]["max_steps"] == 4 and "torch" in start["versions"]
     metrics = [e for e in events if e["type"] == "metrics"]
     assert [m["step"] for m in metrics] == [1, 3, 4]  # step 1, every 3rd, and the last
     for key in (

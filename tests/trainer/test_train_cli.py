@@ -94,7 +94,10 @@ def test_existing_run_dir_and_missing_checkpoint_exit_2(tiny_pair, tmp_path):
     assert nothing.exit_code == 2 and "no complete checkpoint" in " ".join(nothing.output.split())
 
 
-def test_sigint_finishes_the_step_checkpoints_and_says_how_to_resume(tiny_pair, tmp_path):
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(
+    tiny_pair, tmp_path, sig, code
+):
     data = write_corpus(tmp_path / "d.txt", documents=400)
     run_dir = tmp_path / "run"
     args = tiny_args(tiny_pair, data, run_dir, "--set", "epochs=50", "--set", "logging_steps=1")
@@ -108,11 +111,11 @@ def test_sigint_finishes_the_step_checkpoints_and_says_how_to_resume(tiny_pair, 
         and any(e["type"] == "metrics" and e["step"] >= 2 for e in events_of(run_dir))
     ):
         time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output
+    assert process.returncode == code, output
     flat = " ".join(output.split())
-    assert "(SIGINT); checkpoint saved" in flat
+    assert f"({sig.name}); checkpoint saved" in flat
     assert f"Resume with: doctor train --resume {run_dir}" in flat
     stopped_at = max(e["step"] for e in events_of(run_dir) if e["type"] == "metrics")
     assert complete_checkpoints(run_dir / "checkpoints")[-1].name == f"step-{stopped_at:06d}"
