@@ -134,10 +134,18 @@ def test_all_masked_batch_is_counted_not_divided_by_zero(tiny_pair, tmp_path):
     assert metrics["loss"] == 0.0 and math.isfinite(metrics["grad_norm"])
 
 
-def test_resume_continues_exactly(tiny_pair, tmp_path):
+@pytest.mark.parametrize(
+    "losses",
+    [{}, {"feature_weight": 1.0, "attention_weight": 1.0, "attention_layers": 1}],
+    ids=["ce+kd", "with-learned-projections"],
+)
+def test_resume_continues_exactly(tiny_pair, tmp_path, losses):
     data = write_corpus(tmp_path / "d.txt", documents=60)
-    # GPT-2's dropout draws random numbers: an exact resume must restore the RNG too
-    cfg = tiny_config(tiny_pair, data, max_steps=6, gradient_accumulation_steps=2, eval_steps=2)
+    # GPT-2's dropout draws random numbers: an exact resume must restore the RNG too; the
+    # feature loss's projections are trained and must come back from loss.safetensors
+    cfg = tiny_config(
+        tiny_pair, data, max_steps=6, gradient_accumulation_steps=2, eval_steps=2, **losses
+    )
     whole = Recorder()
     loop.train(cfg, tmp_path / "whole", [whole])
 
@@ -149,7 +157,9 @@ def test_resume_continues_exactly(tiny_pair, tmp_path):
     assert resumed.status == "completed" and second.info["resumed_from_step"] == 3
 
     assert [r["step"] for r in second.records] == [4, 5, 6]
-    for key in ("loss", "loss_ce", "loss_kd", "grad_norm", "lr", "checksum"):
+    for key in [
+        k for k in whole.records[0] if k.startswith("loss") or k in ("grad_norm", "lr", "checksum")
+    ]:
         expected = [r[key] for r in whole.records[3:]]
         assert [r[key] for r in second.records] == pytest.approx(expected, rel=1e-6)
     assert second.evals[-1]["eval_loss"] == pytest.approx(whole.evals[-1]["eval_loss"], rel=1e-6)
@@ -208,3 +218,14 @@ def test_tensorboard_tags_map_back_to_the_same_record_keys():
     ):
         assert record_key(tensorboard_tag(key)) == key
     assert record_key(tensorboard_tag("teacher_ce")) is None  # a reference line, not a metric
+
+
+def test_weight_decay_skips_biases_and_norms(tiny_pair, tmp_path):
+    data = write_corpus(tmp_path / "d.txt", documents=40)
+    run = loop.setup(tiny_config(tiny_pair, data, weight_decay=0.1), CPU)
+    decayed, plain = run.optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    names = {id(p): n for n, p in run.student.named_parameters()}
+    assert all(p.ndim >= 2 for p in decayed["params"])
+    assert {names[id(p)].rsplit(".", 1)[-1] for p in plain["params"]} == {"bias", "weight"}
+    assert all("ln" in names[id(p)] or names[id(p)].endswith("bias") for p in plain["params"])
