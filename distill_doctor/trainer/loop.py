@@ -274,12 +274,12 @@ def train(
     if not resume:
         result.evals["before"] = run_eval(run)
         hooks.on_eval(eval_record(0, result.evals["before"]))
-    with stop_on_signals(control):
+    with stop_on_signals(control):  # still on while the last save runs: a 2nd Ctrl-C waits
         train_epochs(run, state, hooks, control, result, modules)
+        ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
     if control.should_stop:
         result.stop_reason = control.stop_reason
         result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
-    ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
     if result.status == "completed":
         run.student.save_pretrained(run_dir / "student")
         run.tokenizer.save_pretrained(run_dir / "student")
