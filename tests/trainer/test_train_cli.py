@@ -126,3 +126,13 @@ def test_signal_finishes_the_step_checkpoints_and_says_how_to_resume(
     assert resumed.exit_code == 0, resumed.output
     steps = [e["step"] for e in events_of(run_dir) if e["type"] == "metrics"]
     assert steps[-2:] == [stopped_at + 1, stopped_at + 2]
+
+
+def test_vocab_mismatch_stops_before_training(tiny_pair, make_tiny_model, tmp_path):
+    data = write_corpus(tmp_path / "d.txt")
+    small = make_tiny_model("small-vocab", vocab_size=12)  # the tokenizer has 19 tokens
+    args = tiny_args(tiny_pair, data, tmp_path / "run", "--teacher", str(small))
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "vocabulary mismatch" in " ".join(result.output.split())
+    assert not (tmp_path / "run/checkpoints").exists()
