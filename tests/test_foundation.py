@@ -13,8 +13,12 @@ from distill_doctor.registry import all_docs, lookup
 
 def test_finding_round_trips_through_json():
     finding = Finding(
-        id="lr-zero", code="DD201", severity=Severity.ERROR, message="LR is 0",
-        evidence={"step": 293, "share_left": 0.94}, fix="step the scheduler per optimizer step",
+        id="lr-zero",
+        code="DD201",
+        severity=Severity.ERROR,
+        message="LR is 0",
+        evidence={"step": 293, "share_left": 0.94},
+        fix="step the scheduler per optimizer step",
         step=293,
     )
     data = json.loads(json.dumps(finding.to_dict()))

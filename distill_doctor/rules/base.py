@@ -59,7 +59,10 @@ class CheckContext:
         if cfg.train_samples is None:
             return cfg.max_steps
         return optimizer_steps(
-            cfg.train_samples, cfg.batch_size, cfg.gradient_accumulation_steps, cfg.epochs,
+            cfg.train_samples,
+            cfg.batch_size,
+            cfg.gradient_accumulation_steps,
+            cfg.epochs,
             cfg.max_steps,
         )
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from distill_doctor.findings import Severity
 from distill_doctor.rules import eval_cadence, eval_never_runs
 from tests.rules.conftest import fixture_context, make_context
 
@@ -14,8 +15,23 @@ STEPS = 4689
 
 def test_eval_past_the_end():
     [f] = eval_never_runs.check(fixture_context("eval-never-runs", "fail"))
-    assert f.evidence["optimizer_steps"] == STEPS and f.evidence["evaluations"] == 0
+    assert f.evidence["optimizer_steps"] == STEPS
+    assert f.evidence["evaluations_during_training"] == 0
     assert f.patch == {"eval_steps": STEPS // 10}
+    # The bundled trainer still evaluates before and after training: a warning, not an error.
+    assert f.severity is Severity.WARNING and "before and after" in f.message
+
+
+def test_eval_past_the_end_of_an_hf_run_is_an_error():
+    data = {
+        "train_samples": 50000,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 16,
+        "epochs": 3,
+        "eval_steps": 5000,
+    }
+    [f] = eval_never_runs.check(make_context(data, dialect="hf"))
+    assert f.severity is Severity.ERROR and "never happens" in f.message
 
 
 def test_eval_every_step_costs_most_of_the_run():
