@@ -18,6 +18,7 @@ from rich.console import Console
 from distill_doctor.config.loader import parse_native, read_json_object
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
+from distill_doctor.trainer.demo import demo_config_path
 
 EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143}
 
@@ -41,14 +42,12 @@ def resolve_config(
     config: Path | None, resume: Path | None, overrides: dict[str, Any]
 ) -> tuple[TrainConfig, str]:
     """The run's config: the resumed run's, the given file, or the demo's; then overrides."""
-    from distill_doctor.trainer.models import demo_root  # lazy: imports transformers
-
     if resume is not None:
         if config is not None:
             raise InputError("give either a CONFIG or --resume RUN_DIR, not both.")
         source = resume / "config.json"
     else:
-        source = config or demo_root() / "train_config.json"
+        source = config or demo_config_path()
     label = f"{source} with overrides" if overrides else str(source)
     return parse_native({**read_json_object(source), **overrides}, label), str(source)
 

@@ -15,8 +15,8 @@ from typing import Any
 from distill_doctor.config.loader import read_json_object
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import ModelFacts
+from distill_doctor.trainer.demo import demo_root
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 GATED_MLP_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"}
 
 
@@ -200,7 +200,7 @@ def architecture_from_config(config: dict[str, Any], path: Path) -> Architecture
 
 def _config_path(spec: str) -> Path | None:
     if spec.startswith("demo:"):
-        return DEMO_DIR / spec.removeprefix("demo:") / "config.json"
+        return demo_root() / spec.removeprefix("demo:") / "config.json"
     path = Path(spec).expanduser()
     if path.is_dir():
         return path / "config.json"

@@ -38,17 +38,25 @@ def formats_understood() -> str:
     return "; ".join(f"{p.NAME}: {p.DESCRIPTION}" for p in PARSERS)
 
 
+# `doctor train` writes both beside each other; events.jsonl holds everything the
+# TensorBoard scalars hold and more (the config, the plan, findings), so it stands for the run.
+RUN_LOG = "events.jsonl"
+
+
 def expand(path: Path) -> list[Path]:
-    """The files a path stands for: itself, or a run directory's event files."""
+    """The files a path stands for: itself; a bundled-trainer run directory's events.jsonl;
+    else a run directory's TensorBoard event files."""
     if not path.exists():
         raise InputError(f"{path}: no such file or directory.")
     if not path.is_dir():
         return [path]
+    if (path / RUN_LOG).is_file():
+        return [path / RUN_LOG]
     found = sorted(p for p in path.rglob("*tfevents*") if p.is_file())
     if not found:
         raise InputError(
-            f"{path}: a directory with no TensorBoard event files (events.out.tfevents.*); "
-            "give the log files themselves."
+            f"{path}: a directory with neither an {RUN_LOG} nor TensorBoard event files "
+            "(events.out.tfevents.*); give the log files themselves."
         )
     return found
 

@@ -8,7 +8,6 @@ Everything goes through the real `from_pretrained`, so the demo exercises the us
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,18 @@ from transformers import (
     PreTrainedTokenizerBase,
     PreTrainedTokenizerFast,
 )
+from transformers.utils import logging as hf_logging
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
+from distill_doctor.trainer.demo import demo_root
 
 DEMO_PREFIX = "demo:"
 LayerMap = str | list[tuple[int, int]]
 
-
-def demo_root() -> Path:
-    return Path(str(resources.files("distill_doctor"))) / "data" / "demo"
+# transformers' own tqdm bars ("Loading weights", "Writing model shards") would tear through
+# the trainer's Rich progress display; the trainer reports loading and saving itself.
+hf_logging.disable_progress_bar()
 
 
 def resolve_spec(spec: str) -> str:

@@ -85,3 +85,11 @@ def test_healthy_run_has_no_problem(tmp_path):
     analysis = analyze([tmp_path])
     assert analysis.metric_records == 300
     assert [f.id for f in analysis.findings if f.severity.value != "info"] == []
+
+
+def test_a_bundled_trainer_run_directory_is_read_through_its_events_jsonl(run_dir, fixture):
+    # `doctor train` writes events.jsonl beside its TensorBoard files: the richer log wins.
+    (run_dir / "events.jsonl").write_bytes(fixture("events_healthy.jsonl").read_bytes())
+    analysis = analyze([run_dir])
+    assert [s.format for s in analysis.sources] == ["events-jsonl"]
+    assert [s.path.name for s in analysis.sources] == ["events.jsonl"]

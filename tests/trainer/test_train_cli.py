@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from distill_doctor.cli import app
 from distill_doctor.trainer.checkpoint import complete_checkpoints
-from distill_doctor.trainer.models import demo_root
+from distill_doctor.trainer.demo import demo_root
 
 
 def tiny_args(pair, data, run_dir, *extra):
