@@ -27,6 +27,9 @@ class RunFacts:
     planned_steps: int | None = None  # optimizer steps the run will take
     vocab_size: int | None = None
     mem_total_bytes: int | None = None
+    # The logged `loss` is a weighted sum (CE + KD + feature...), not a cross-entropy: only
+    # `loss_ce` may then be judged as a CE (a KD config says so before the log does).
+    loss_is_combined: bool = False
 
 
 class Detector(Protocol):

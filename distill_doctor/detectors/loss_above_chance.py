@@ -46,6 +46,7 @@ class LossAboveChance:
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.vocab = facts.vocab_size if facts else None
+        self.loss_is_combined = bool(facts and facts.loss_is_combined)
         self.ce_start: list[float] = []
         self.loss_start: list[float] = []
         self.first_steps: dict[str, int | None] = {}
@@ -71,7 +72,7 @@ class LossAboveChance:
             return []
         if self.ce_start:
             return self._judge(self.ce_start, CE)
-        if self.loss_start and not self.has_components:
+        if self.loss_start and not (self.has_components or self.loss_is_combined):
             return self._judge(self.loss_start, LOSS)
         return []
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from distill_doctor.config.context import load_context
 from distill_doctor.detectors import RunFacts
+from distill_doctor.rules.kd_scope import kd_in_play
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class RunConfig:
     scheduler_steps: int | None  # total steps the LR scheduler was told
     accumulation: int
     vocab_size: int | None
+    loss_is_combined: bool  # the config weights KD/feature/attention terms into `loss`
 
 
 def run_facts(config: RunConfig | None, vocab_size: int | None = None) -> RunFacts | None:
@@ -27,6 +29,7 @@ def run_facts(config: RunConfig | None, vocab_size: int | None = None) -> RunFac
     return RunFacts(
         planned_steps=config.planned_steps if config else None,
         vocab_size=vocab_size or (config.vocab_size if config else None),
+        loss_is_combined=bool(config and config.loss_is_combined),
     )
 
 
@@ -34,10 +37,13 @@ def load_run_config(path: Path) -> RunConfig:
     """The config in any dialect `doctor check` reads (native or HF TrainingArguments), with
     the models' vocabulary from their config.json or the built-in table."""
     ctx, _ = load_context(path)
+    cfg = ctx.config
+    extra_terms = ctx.dialect == "native" and cfg.feature_weight + cfg.attention_weight > 0
     return RunConfig(
         path=path,
         planned_steps=ctx.planned_steps,
         scheduler_steps=ctx.scheduler_steps,
         accumulation=ctx.config.gradient_accumulation_steps,
         vocab_size=ctx.vocab_size,
+        loss_is_combined=kd_in_play(ctx) or extra_terms,
     )

@@ -29,6 +29,9 @@ def test_kd_total_is_not_compared_with_ln_vocab():
     records = [{"step": s, "loss": 20.0} for s in range(1, 20)] + [{"step": 20, "eval_kd": 9.0}]
     found = run_one(LossAboveChance, records, RunFacts(vocab_size=50257))
     assert len(found) == 1  # a plain `loss` with no components anywhere is a CE
+    # ...unless the run's config says its `loss` is a KD total (the seed's tqdm bar: loss=21.5).
+    facts = RunFacts(vocab_size=50257, loss_is_combined=True)
+    assert run_one(LossAboveChance, records, facts) == []
 
 
 def test_healthy_no_vocab_and_missing_are_silent():

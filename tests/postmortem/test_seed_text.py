@@ -82,6 +82,8 @@ def test_broken_seed_run_diagnosed_with_config(fixture):
     assert first["nonfinite-loss"] == 40
     assert first["eval-frozen"] == 100
     assert first["perplexity-overflow"] == 100  # 485,165,195 = exp(20), not exp(101.40)
+    # The config weights KD, feature and attention into `loss`: 21.5 is no CE to judge.
+    assert config.loss_is_combined and "loss-above-chance" not in first
     assert report.verdict == "sick" and report.exit_code == 1
     assert report.first_problem is not None and report.first_problem.id == "lr-zero"
     scheduler = report.chains[0]
