@@ -107,7 +107,8 @@ def _mark_findings(axes: Any, report: Report) -> None:
 
 def _html(report: Report, svg: str) -> str:
     rows = "".join(
-        f"<tr><td>{f.step}</td><td>{f.severity.value}</td><td>{html.escape(f.id)}</td>"
+        f"<tr><td>{'config' if f.step is None else f.step}</td><td>{f.severity.value}</td>"
+        f"<td>{html.escape(f.id)}</td>"
         f"<td>{html.escape(f.message)}</td><td>{html.escape(f.fix)}</td></tr>"
         for f in report.timeline
     )

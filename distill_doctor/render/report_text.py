@@ -18,6 +18,13 @@ _VERDICT = {"healthy": "bold green", "sick": "bold red", "no-data": "bold yellow
 MAX_TIMELINE = 50  # a run with thousands of findings still fits a screen or two
 
 
+def _when(step: int | None, short: bool = False) -> str:
+    """A finding's place in the run; a config finding (no step) comes before training."""
+    if step is None:
+        return "config" if short else "before training (config)"
+    return str(step) if short else f"step {step}"
+
+
 def _evidence(finding: Finding) -> str:
     return ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in finding.evidence.items()
@@ -40,7 +47,7 @@ def _verdict(report: Report) -> Panel:
         first = report.first_problem
         lines.append(
             Text(
-                f"first problem: step {first.step}: [{first.id}] {first.message}",
+                f"first problem: {_when(first.step)}: [{first.id}] {first.message}",
                 style=_STYLE[first.severity.value],
             )
         )
@@ -62,7 +69,8 @@ def _timeline(report: Report) -> Table:
             details.append(f"\nevidence: {_evidence(finding)}", style="dim")
         if finding.fix:
             details.append(f"\nfix: {finding.fix}", style="green")
-        table.add_row(str(finding.step), Text(sev, style=_STYLE[sev]), finding.id, details)
+        when = _when(finding.step, short=True)
+        table.add_row(when, Text(sev, style=_STYLE[sev]), finding.id, details)
     return table
 
 

@@ -3,7 +3,9 @@
 The loop calls, in this order:
     on_run_start(info, control)  once, before the first step. `info`: config (dict),
                                  planned_steps, scheduler_steps, warmup_steps, device,
-                                 versions, run_dir, resumed_from_step.
+                                 versions, run_dir, resumed_from_step, train_blocks,
+                                 eval_blocks, train_samples_in_config, preflight (the
+                                 `Finding`s of `doctor check`'s rules on this run's config).
     on_record(record)            after EVERY optimizer step, with a `Record`
                                  (distill_doctor.records keys: step, epoch, lr, loss,
                                  loss_ce/kd/feature/attention, grad_norm, checksum,

@@ -41,6 +41,7 @@ from distill_doctor.trainer.models import (
     load_model,
     load_tokenizer,
 )
+from distill_doctor.trainer.preflight import preflight_findings
 from distill_doctor.trainer.schedule import build_scheduler, warmup_summary
 from distill_doctor.trainer.step_metrics import eval_record, step_record, versions
 
@@ -267,7 +268,9 @@ def train(
             "run_dir": str(run_dir),
             "resumed_from_step": state.step if resume else None,
             "train_blocks": len(run.train),
+            "train_samples_in_config": cfg.train_samples,
             "eval_blocks": len(run.held_out),
+            "preflight": [] if resume else preflight_findings(cfg, len(run.train)),
         },
         control,
     )

@@ -30,7 +30,9 @@ class EventsSink:
         self.last_record: Record | None = None
 
     def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
-        self.log.write("run", **info)
+        self.log.write("run", **{k: v for k, v in info.items() if k != "preflight"})
+        for finding in info["preflight"]:  # the postmortem reports logged findings too
+            self.log.write("finding", **finding.to_dict())
 
     def on_record(self, record: Record) -> None:
         self.last_record = record
@@ -101,6 +103,16 @@ class ProgressSink:
 
     def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
         self.console.print(info["scheduler_line"])
+        told, blocks = info.get("train_samples_in_config"), info["train_blocks"]
+        if told is not None and told != blocks:
+            self.console.print(
+                f"[Data] {blocks:,} training blocks; the config's train_samples says {told:,} "
+                "(what `doctor check` planned with)."
+            )
+        for finding in info["preflight"]:
+            self.console.print(
+                f"[Check] {finding.severity.value} {finding.code} {finding.id}: {finding.message}"
+            )
         start = info.get("resumed_from_step") or 0
         self.progress.start()
         self.task = self.progress.add_task(

@@ -112,3 +112,17 @@ def test_postmortem_imports_no_torch_or_transformers(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_logged_config_finding_reads_as_before_training(tmp_path):
+    # `doctor train` logs its pre-flight config findings without a step.
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        '{"type": "run", "planned_steps": 10}\n'
+        '{"type": "finding", "id": "warmup-too-long", "code": "DD102", "severity": "error", '
+        '"message": "Warmup lasts 18 steps but only 2 optimizer steps run.", "step": null}\n'
+        '{"type": "metrics", "step": 1, "lr": 0.001, "loss": 3.0}\n'
+    )
+    result = run(str(log))
+    assert result.exit_code == 1
+    assert "before training (config)" in result.stdout and "step None" not in result.stdout

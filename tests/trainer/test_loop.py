@@ -229,3 +229,25 @@ def test_weight_decay_skips_biases_and_norms(tiny_pair, tmp_path):
     assert all(p.ndim >= 2 for p in decayed["params"])
     assert {names[id(p)].rsplit(".", 1)[-1] for p in plain["params"]} == {"bias", "weight"}
     assert all("ln" in names[id(p)] or names[id(p)].endswith("bias") for p in plain["params"])
+
+
+def test_preflight_runs_the_config_rules_with_the_real_dataset_size(tiny_pair, tmp_path):
+    data = write_corpus(tmp_path / "d.txt", documents=40)
+    # The seed's bug on purpose: the scheduler is told 10x the optimizer steps that run.
+    cfg = tiny_config(tiny_pair, data, max_steps=4, num_training_steps=40, train_samples=999)
+    recorder = Recorder()
+    loop.train(cfg, tmp_path / "run", [recorder, EventsSink(tmp_path / "run/events.jsonl", 1)])
+    [mismatch] = [f for f in recorder.info["preflight"] if f.id == "scheduler-steps-mismatch"]
+    assert mismatch.evidence["optimizer_steps"] == 4  # the real plan, not train_samples=999
+    assert mismatch.evidence["scheduler_steps"] == 40
+    assert recorder.info["train_samples_in_config"] == 999
+    assert recorder.info["train_blocks"] != 999
+    events = [json.loads(line) for line in (tmp_path / "run/events.jsonl").read_text().splitlines()]
+    logged = [e for e in events if e["type"] == "finding"]
+    assert [e["id"] for e in logged] == [f.id for f in recorder.info["preflight"]]
+    assert "preflight" not in events[0]  # the run event stays plain; findings are events
+
+    from distill_doctor.postmortem.analysis import analyze
+
+    reported = {f.id for f in analyze([tmp_path / "run/events.jsonl"]).findings}
+    assert "scheduler-steps-mismatch" in reported
