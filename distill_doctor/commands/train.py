@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from distill_doctor.config.loader import parse_native, read_json_object
+from distill_doctor.config.native import flatten_sections
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 from distill_doctor.trainer.demo import demo_config_path
@@ -49,7 +50,9 @@ def resolve_config(
     else:
         source = config or demo_config_path()
     label = f"{source} with overrides" if overrides else str(source)
-    return parse_native({**read_json_object(source), **overrides}, label), str(source)
+    # Overrides replace keys wherever the file set them, flat or inside a section.
+    flat, _ = flatten_sections(read_json_object(source), str(source))
+    return parse_native({**flat, **overrides}, label), str(source)
 
 
 def new_run_dir() -> Path:

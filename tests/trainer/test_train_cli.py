@@ -136,3 +136,26 @@ def test_vocab_mismatch_stops_before_training(tiny_pair, make_tiny_model, tmp_pa
     assert result.exit_code == 2
     assert "vocabulary mismatch" in " ".join(result.output.split())
     assert not (tmp_path / "run/checkpoints").exists()
+
+
+def test_a_sectioned_config_trains_and_flags_override_inside_sections(tiny_pair, tmp_path):
+    # `doctor check` reads keys grouped in sections; `doctor train` reads the same file, and a
+    # flag replaces a key wherever the file set it.
+    config = tmp_path / "sectioned.json"
+    config.write_text(json.dumps({
+        "models": {
+            "teacher_model": str(tiny_pair.teacher),
+            "student_model": str(tiny_pair.student),
+        },
+        "data": str(write_corpus(tmp_path / "d.txt")),
+        "optim": {"batch_size": 4, "max_steps": 5, "warmup_steps": 1},
+        "eval": {"eval_max_batches": 2},
+        "max_length": 16,
+    }))  # fmt: skip
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["train", str(config), "--max-steps", "2", "--run-dir", str(run_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    resolved = json.loads((run_dir / "config.json").read_text())
+    assert resolved["max_steps"] == 2 and resolved["batch_size"] == 4
