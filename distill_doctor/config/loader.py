@@ -72,7 +72,34 @@ def parse_json_object(text: str, path: str | Path) -> dict[str, Any]:
     return data
 
 
+# What other training scripts call our keys: spelling distance cannot see that "lr" means
+# learning_rate (the seed's own write-up asks for a `gradient_clip_norm`).
+SYNONYMS = {
+    "lr": "learning_rate",
+    "num_epochs": "epochs",
+    "num_train_epochs": "epochs",
+    "grad_accum": "gradient_accumulation_steps",
+    "accumulation_steps": "gradient_accumulation_steps",
+    "micro_batch_size": "batch_size",
+    "max_seq_length": "max_length",
+    "seq_len": "max_length",
+    "block_size": "max_length",
+    "kd_temperature": "temperature",
+    "top_k": "kd_top_k",
+    "gradient_clip_norm": "max_grad_norm",
+    "clip_grad_norm": "max_grad_norm",
+    "grad_clip": "max_grad_norm",
+    "eval_interval": "eval_steps",
+    "total_steps": "num_training_steps",
+    "scheduler": "lr_scheduler",
+    "lr_scheduler_type": "lr_scheduler",
+}
+
+
 def did_you_mean(key: str, known: list[str]) -> str:
+    synonym = SYNONYMS.get(key.lower())
+    if synonym in known:
+        return f" (did you mean {synonym!r}?)"
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

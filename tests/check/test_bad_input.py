@@ -67,6 +67,19 @@ def test_unknown_key_suggests_the_right_one(doctor, write_config, seed):
 
 
 @pytest.mark.parametrize(
+    "other_name,ours",
+    [("lr", "learning_rate"), ("gradient_clip_norm", "max_grad_norm"), ("num_epochs", "epochs")],
+)
+def test_names_other_scripts_use_suggest_ours(doctor, write_config, seed, other_name, ours):
+    # The seed write-up itself asks for `gradient_clip_norm: 0.5`; spelling distance alone
+    # cannot connect "lr" with learning_rate.
+    data = {**{k: v for k, v in seed.items() if k != ours}, other_name: 1e-4}
+    assert_input_error(
+        doctor("check", write_config(data)), f"{other_name}: unknown key (did you mean '{ours}'?)"
+    )
+
+
+@pytest.mark.parametrize(
     "key,value",
     [
         ("batch_size", 0),
