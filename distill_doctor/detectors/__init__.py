@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from distill_doctor.detectors.base import Detector, RunFacts
 from distill_doctor.detectors.eval_frozen import EvalFrozen
+from distill_doctor.detectors.eval_regression import EvalRegression
 from distill_doctor.detectors.grad_explosion import GradExplosion
 from distill_doctor.detectors.grad_vanishing import GradVanishing
 from distill_doctor.detectors.loss_above_chance import LossAboveChance
@@ -42,6 +43,7 @@ DETECTORS: list[type] = [
     PerplexityOverflow,
     MemoryPressure,
     ThroughputDrop,
+    EvalRegression,
 ]
 
 

@@ -62,13 +62,21 @@ def _chain_inputs(analysis: Analysis, config: RunConfig | None) -> ChainInputs:
     return ChainInputs(first, planned, told, config.accumulation if config else None)
 
 
+# A clean bill needs evidence of training: metrics at two or more records and at a step past
+# 0. Stray numbers that never advance a step (a README that mentions "lr=0") are no-data, not
+# healthy. A problem needs only one record.
+MIN_RECORDS_FOR_HEALTHY = 2
+
+
 def build_report(analysis: Analysis, config: RunConfig | None = None) -> Report:
     timeline = _timeline(analysis.findings)
     problems = [f for f in timeline if f.severity is not Severity.INFO]
-    if analysis.metric_records == 0:
-        verdict: Verdict = "no-data"
+    if problems and analysis.metric_records:
+        verdict: Verdict = "sick"
+    elif analysis.metric_records >= MIN_RECORDS_FOR_HEALTHY and (analysis.last_step or 0) > 0:
+        verdict = "healthy"
     else:
-        verdict = "sick" if problems else "healthy"
+        verdict = "no-data"
     worst = max((f.severity.rank for f in problems), default=0)
     first = next((f for f in problems if f.severity.rank == worst), None)
     return Report(verdict, first, timeline, find_chains(_chain_inputs(analysis, config)), analysis)

@@ -42,7 +42,12 @@ def _verdict(report: Report) -> Panel:
     tally = tally or "no findings"
     lines.append(Text(f"{_records(analysis.records)} up to step {analysis.last_step}; {tally}"))
     if report.verdict == "no-data":
-        lines.append(Text("The logs hold no metrics to judge (e.g. an empty log_history)."))
+        lines.append(
+            Text(
+                "The logs hold too few metrics to judge (an empty log_history, a log cut off "
+                "at its start, or a file that only mentions numbers)."
+            )
+        )
     if report.first_problem is not None:
         first = report.first_problem
         lines.append(

@@ -26,6 +26,7 @@ IDS = [
     "perplexity-overflow",
     "memory-pressure",
     "throughput-drop",
+    "eval-regression",
 ]
 
 

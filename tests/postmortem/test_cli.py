@@ -126,3 +126,10 @@ def test_a_logged_config_finding_reads_as_before_training(tmp_path):
     result = run(str(log))
     assert result.exit_code == 1
     assert "before training (config)" in result.stdout and "step None" not in result.stdout
+
+
+def test_stray_numbers_that_never_advance_a_step_are_no_data(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("We tried lr=20 first.\nThen the LR=0 bug appeared.\nloss=3.2 was printed.\n")
+    result = run(str(notes), "--format", "json")
+    assert result.exit_code == 2 and json.loads(result.stdout)["verdict"] == "no-data"

@@ -70,3 +70,12 @@ def test_wordlm_lr20_worse_than_random(real_log):
     steps = first_steps(document)
     assert steps["loss-above-chance"] == 200  # 17.7 vs ln(33278) = 10.4
     assert steps["perplexity-overflow"] == 200  # ppl printed as 5e7 and 1.7e17
+    # The valid-loss spike SOURCES.md describes: 16.95 at epoch 4, 30.37 at epoch 5.
+    [spike] = [f for f in document["findings"] if f["id"] == "eval-regression"]
+    assert spike["evidence"]["best_eval_loss"] == 16.95 and spike["evidence"]["eval_loss"] == 30.37
+
+
+def test_a_prose_file_that_mentions_numbers_is_no_data_not_healthy(real_log):
+    # SOURCES.md says "LR=0" and "lr=20": stray numbers that never advance a step.
+    code, document = postmortem(real_log("SOURCES.md"))
+    assert document["verdict"] == "no-data" and code == 2
