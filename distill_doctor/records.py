@@ -53,13 +53,3 @@ PLANNED_STEPS = "planned_steps"
 SCHEDULER_STEPS = "scheduler_steps"
 VOCAB_SIZE = "vocab_size"
 WARNING = "warning"
-
-
-def loss_components(record: Record) -> dict[str, Any]:
-    """The `loss_<name>` entries of a record, keyed by name (ce, kd, feature, ...)."""
-    return {k[len(LOSS_PREFIX) :]: v for k, v in record.items() if k.startswith(LOSS_PREFIX)}
-
-
-def eval_metrics(record: Record) -> dict[str, Any]:
-    """The `eval_<name>` entries of a record, keyed by name (loss, ce, ppl, ...)."""
-    return {k[len(EVAL_PREFIX) :]: v for k, v in record.items() if k.startswith(EVAL_PREFIX)}

@@ -62,6 +62,13 @@ def _chain_inputs(analysis: Analysis, config: RunConfig | None) -> ChainInputs:
     return ChainInputs(first, planned, told, config.accumulation if config else None)
 
 
+def step_label(step: int | None, short: bool = False) -> str:
+    """A finding's place in the run; a config finding (no step) comes before training."""
+    if step is None:
+        return "config" if short else "before training (config)"
+    return str(step) if short else f"step {step}"
+
+
 # A clean bill needs evidence of training: metrics at two or more records and at a step past
 # 0. Stray numbers that never advance a step (a README that mentions "lr=0") are no-data, not
 # healthy. A problem needs only one record.

@@ -11,7 +11,7 @@ from typing import Any
 
 from distill_doctor import records as R
 from distill_doctor.errors import InputError
-from distill_doctor.postmortem.report import Report
+from distill_doctor.postmortem.report import Report, step_label
 
 _COLOURS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
 _PANELS = (
@@ -107,7 +107,7 @@ def _mark_findings(axes: Any, report: Report) -> None:
 
 def _html(report: Report, svg: str) -> str:
     rows = "".join(
-        f"<tr><td>{'config' if f.step is None else f.step}</td><td>{f.severity.value}</td>"
+        f"<tr><td>{step_label(f.step, short=True)}</td><td>{f.severity.value}</td>"
         f"<td>{html.escape(f.id)}</td>"
         f"<td>{html.escape(f.message)}</td><td>{html.escape(f.fix)}</td></tr>"
         for f in report.timeline

@@ -11,18 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from distill_doctor.findings import Finding
-from distill_doctor.postmortem.report import Report
+from distill_doctor.postmortem.report import Report, step_label
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _VERDICT = {"healthy": "bold green", "sick": "bold red", "no-data": "bold yellow"}
 MAX_TIMELINE = 50  # a run with thousands of findings still fits a screen or two
-
-
-def _when(step: int | None, short: bool = False) -> str:
-    """A finding's place in the run; a config finding (no step) comes before training."""
-    if step is None:
-        return "config" if short else "before training (config)"
-    return str(step) if short else f"step {step}"
 
 
 def _evidence(finding: Finding) -> str:
@@ -52,7 +45,7 @@ def _verdict(report: Report) -> Panel:
         first = report.first_problem
         lines.append(
             Text(
-                f"first problem: {_when(first.step)}: [{first.id}] {first.message}",
+                f"first problem: {step_label(first.step)}: [{first.id}] {first.message}",
                 style=_STYLE[first.severity.value],
             )
         )
@@ -74,7 +67,7 @@ def _timeline(report: Report) -> Table:
             details.append(f"\nevidence: {_evidence(finding)}", style="dim")
         if finding.fix:
             details.append(f"\nfix: {finding.fix}", style="green")
-        when = _when(finding.step, short=True)
+        when = step_label(finding.step, short=True)
         table.add_row(when, Text(sev, style=_STYLE[sev]), finding.id, details)
     return table
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from distill_doctor.config.loader import load_native
 from distill_doctor.config.schema import TrainConfig
 
 
@@ -27,10 +26,6 @@ def demo_config_path() -> Path:
 
 def demo_corpus_path() -> Path:
     return demo_root() / "corpus.jsonl"
-
-
-def demo_config() -> TrainConfig:
-    return load_native(demo_config_path())
 
 
 def data_path(cfg: TrainConfig) -> Path:
