@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from distill_doctor.config.context import LoadedConfig, describe_context, load_context
-from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
 from distill_doctor.errors import InputError
-from distill_doctor.findings import Finding, has_errors
-from distill_doctor.registry import all_docs
-from distill_doctor.render.json import render_json
-from distill_doctor.render.sarif import render_sarif
-from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
-from distill_doctor.rules import run_rules
-from distill_doctor.rules.base import CheckContext
+
+if TYPE_CHECKING:
+    from distill_doctor.config.context import LoadedConfig
+    from distill_doctor.config.fix import FixOutcome
+    from distill_doctor.findings import Finding
+    from distill_doctor.rules.base import CheckContext
 
 
 class OutputFormat(str, Enum):
@@ -55,6 +52,12 @@ def check(
     output: Annotated[Path | None, typer.Option(help="Where --fix writes (never CONFIG).")] = None,
 ) -> None:
     """Lint a training config: scheduler steps, warmup, KD temperature, memory, precision..."""
+    # Imported here, not at the top: every `doctor` command imports this module to build the
+    # CLI, and the other commands should not pay for the config schema and the rules.
+    from distill_doctor.config.context import describe_context, load_context
+    from distill_doctor.findings import has_errors
+    from distill_doctor.rules import run_rules
+
     if fix != (output is not None):
         raise InputError(
             "--fix and --output go together: `doctor check CONFIG --fix --output "
@@ -78,6 +81,10 @@ def fix_and_recheck(
     options: dict[str, Any],
 ) -> FixOutcome:
     """Write the corrected config, then check it exactly as `doctor check NEW.json` would."""
+    from distill_doctor.config.context import load_context
+    from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
+    from distill_doctor.rules import run_rules
+
     result = apply_fixes(findings, ctx, loaded)
     write_fixed(result, output, loaded.path)
     fixed_ctx, _ = load_context(output, dialect=loaded.dialect, **options)
@@ -91,6 +98,11 @@ def render(
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
+    from distill_doctor.registry import all_docs
+    from distill_doctor.render.json import render_json
+    from distill_doctor.render.sarif import render_sarif
+    from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
+
     if format is OutputFormat.sarif:
         lines = {f.id: loaded.line_of(next(iter(f.patch))) for f in findings if f.patch}
         uri = loaded.path.as_posix()
@@ -112,6 +124,8 @@ def render(
 
 
 def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
+    from distill_doctor.render.text import summary_line
+
     changes = fixed.result.changes
     return {
         "output": str(fixed.output),

@@ -10,16 +10,16 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from distill_doctor.config.loader import parse_native, read_json_object
-from distill_doctor.config.native import flatten_sections
-from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 from distill_doctor.trainer.demo import demo_config_path
+
+if TYPE_CHECKING:
+    from distill_doctor.config.schema import TrainConfig
 
 EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143}
 
@@ -43,6 +43,10 @@ def resolve_config(
     config: Path | None, resume: Path | None, overrides: dict[str, Any]
 ) -> tuple[TrainConfig, str]:
     """The run's config: the resumed run's, the given file, or the demo's; then overrides."""
+    # Imported here: the other commands import this module too, and need no config schema.
+    from distill_doctor.config.loader import parse_native, read_json_object
+    from distill_doctor.config.native import flatten_sections
+
     if resume is not None:
         if config is not None:
             raise InputError("give either a CONFIG or --resume RUN_DIR, not both.")

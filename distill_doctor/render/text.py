@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console, RenderableType
@@ -19,9 +20,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from distill_doctor.config.fix import FixOutcome
 from distill_doctor.findings import EvidenceValue, Finding, Severity, sort_findings
 from distill_doctor.registry import RuleDoc
+
+if TYPE_CHECKING:  # the config package (pydantic) is only needed by `doctor check`
+    from distill_doctor.config.fix import FixOutcome
 
 STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "cyan"}
 HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
