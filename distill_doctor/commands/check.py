@@ -101,7 +101,13 @@ def render(
     from distill_doctor.registry import all_docs
     from distill_doctor.render.json import render_json
     from distill_doctor.render.sarif import render_sarif
-    from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
+    from distill_doctor.render.text import (
+        render_fix,
+        render_text,
+        summary_line,
+        terminal_width,
+        use_color,
+    )
 
     if format is OutputFormat.sarif:
         lines = {f.id: loaded.line_of(next(iter(f.patch))) for f in findings if f.patch}
@@ -117,9 +123,12 @@ def render(
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
-    report = render_text(findings, title=str(loaded.path), notes=ctx_lines, color=use_color())
+    width = terminal_width()
+    report = render_text(
+        findings, title=str(loaded.path), notes=ctx_lines, color=use_color(), width=width
+    )
     if fixed is not None:
-        report += render_fix(fixed, color=use_color())
+        report += render_fix(fixed, color=use_color(), width=width)
     return report
 
 

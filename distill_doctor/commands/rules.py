@@ -11,7 +11,12 @@ from typing import Annotated
 import typer
 
 from distill_doctor.registry import all_docs, lookup
-from distill_doctor.render.text import render_rule_doc, render_rule_list, use_color
+from distill_doctor.render.text import (
+    render_rule_doc,
+    render_rule_list,
+    terminal_width,
+    use_color,
+)
 
 
 class ListFormat(str, Enum):
@@ -36,7 +41,7 @@ def list_rules(
     if format is ListFormat.json:
         typer.echo(json.dumps({"rules": [doc.to_dict() for doc in docs]}, indent=2))
     else:
-        typer.echo(render_rule_list(docs, color=use_color()), nl=False)
+        typer.echo(render_rule_list(docs, color=use_color(), width=terminal_width(120)), nl=False)
 
 
 def explain(
@@ -48,4 +53,4 @@ def explain(
     if format is ListFormat.json:
         typer.echo(json.dumps(doc.to_dict(), indent=2))
     else:
-        typer.echo(render_rule_doc(doc, color=use_color()), nl=False)
+        typer.echo(render_rule_doc(doc, color=use_color(), width=terminal_width()), nl=False)
