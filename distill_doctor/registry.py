@@ -28,6 +28,9 @@ class RuleDoc:
     fix: str  # what to do
     fix_available: FixAvailability = "never"  # can `doctor check --fix` apply it?
     example: str = ""
+    # Config keys a config rule is about, most specific first: SARIF points a finding at the
+    # line of the first one its patch changes or the file sets.
+    keys: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -40,6 +43,7 @@ class RuleDoc:
             "fix": self.fix,
             "fix_available": self.fix_available,
             "example": self.example,
+            "keys": list(self.keys),
         }
 
 

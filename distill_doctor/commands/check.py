@@ -110,9 +110,10 @@ def render(
     )
 
     if format is OutputFormat.sarif:
-        lines = {f.id: loaded.line_of(next(iter(f.patch))) for f in findings if f.patch}
+        docs = all_docs()
+        lines = key_lines(findings, {doc.id: doc.keys for doc in docs}, loaded)
         uri = loaded.path.as_posix()
-        return render_sarif(findings, docs=all_docs(), artifact_uri=uri, lines=lines) + "\n"
+        return render_sarif(findings, docs=docs, artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
         extra: dict[str, Any] = {
             "config": str(loaded.path),
@@ -130,6 +131,19 @@ def render(
     if fixed is not None:
         report += render_fix(fixed, color=use_color(), width=width)
     return report
+
+
+def key_lines(
+    findings: list[Finding], rule_keys: dict[str, tuple[str, ...]], loaded: LoadedConfig
+) -> dict[str, int | None]:
+    """Each finding's line in the config: the first key its patch changes, else the first of
+    its rule's keys, that the file sets (None: a rule about defaults the file leaves alone)."""
+    lines: dict[str, int | None] = {}
+    for finding in findings:
+        candidates = [*(finding.patch or {}), *rule_keys.get(finding.id, ())]
+        found = (loaded.line_of(key) for key in candidates)
+        lines[finding.id] = next((line for line in found if line is not None), None)
+    return lines
 
 
 def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
