@@ -33,25 +33,43 @@ class DialectName(str, Enum):
 
 
 def check(
-    config: Annotated[Path, typer.Argument(help="The training config (JSON) to check.")],
+    # hidden: help would print the argument's raw type (<path>); the docstring names it.
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", hidden=True)],
     format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json, sarif for CI.")
+        OutputFormat,
+        typer.Option(
+            "--format", "-f", metavar="text|json|sarif", help="text for people, json, sarif for CI."
+        ),
     ] = OutputFormat.text,
     gpu: Annotated[
-        str | None, typer.Option(help="GPU to budget for: a name (P100, T4, A100-80GB...) or GB.")
+        str | None,
+        typer.Option(
+            metavar="GPU", help="GPU to budget for: a name (P100, T4, A100-80GB...) or its GB."
+        ),
     ] = None,
     dialect: Annotated[
-        DialectName | None, typer.Option(help="Force the config dialect (default: detect).")
+        DialectName | None,
+        typer.Option(metavar="native|hf", help="Force the config dialect (default: detect)."),
     ] = None,
     train_samples: Annotated[
-        int | None, typer.Option(min=1, help="Examples in the training set (overrides the file).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Examples in the training set (overrides the file)."),
     ] = None,
     fix: Annotated[
         bool, typer.Option("--fix", help="Write a corrected config to --output.")
     ] = False,
-    output: Annotated[Path | None, typer.Option(help="Where --fix writes (never CONFIG).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(metavar="NEW.json", help="Where --fix writes (never CONFIG).")
+    ] = None,
 ) -> None:
-    """Lint a training config: scheduler steps, warmup, KD temperature, memory, precision..."""
+    """Lint a training config before any GPU time is spent.
+
+    CONFIG is a JSON training config: the bundled trainer's or Hugging Face TrainingArguments.
+    Scheduler steps, warmup, KD temperature, memory, precision, eval cadence: each finding
+    has an id, a severity, its evidence and a fix.
+
+    Exit 0: no error finding; 1: error findings; 2: bad input.
+    """
     # Imported here, not at the top: every `doctor` command imports this module to build the
     # CLI, and the other commands should not pay for the config schema and the rules.
     from distill_doctor.config.context import describe_context, load_context

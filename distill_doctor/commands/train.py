@@ -94,22 +94,58 @@ def summary_lines(result: Any, seconds: float) -> list[str]:
 
 
 def train(
-    config: Annotated[
-        Path | None, typer.Argument(help="JSON config; none: the bundled offline demo.")
+    # hidden: help would print the argument's raw type (<path>); the docstring names it.
+    config: Annotated[Path | None, typer.Argument(metavar="CONFIG", hidden=True)] = None,
+    config_option: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="CONFIG", help="The same as the CONFIG argument."),
     ] = None,
     run_dir: Annotated[
-        Path | None, typer.Option(help="Run directory (default runs/<time>).")
+        Path | None, typer.Option(metavar="DIR", help="Run directory (default runs/<time>).")
     ] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this directory.")] = None,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Cap the optimizer steps.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(metavar="RUN_DIR", help="Continue the run in this directory.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Cap the optimizer steps.")
+    ] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a config key: key=value.")
+        list[str] | None,
+        typer.Option("--set", metavar="KEY=VALUE", help="Override a config key (repeatable)."),
     ] = None,
-    teacher: Annotated[str | None, typer.Option(help="Teacher folder or name.")] = None,
-    student: Annotated[str | None, typer.Option(help="Student folder or name.")] = None,
-    data: Annotated[str | None, typer.Option(help="Data: .txt, .jsonl or a dataset dir.")] = None,
+    teacher: Annotated[
+        str | None, typer.Option(metavar="PATH", help="Teacher folder or cached hub name.")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option(metavar="PATH", help="Student folder or cached hub name.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option(metavar="FILE", help="Data: .txt, .jsonl or a dataset dir.")
+    ] = None,
+    allow_errors: Annotated[
+        bool,
+        typer.Option(
+            "--allow-errors",
+            help="Exit 0 after a completed run even if the pre-flight found errors (a config "
+            "broken on purpose).",
+        ),
+    ] = False,
 ) -> None:
-    """Distil a teacher into a student (no CONFIG: the bundled offline demo)."""
+    """Distil a teacher into a student (the offline demo by default).
+
+    CONFIG (or --config CONFIG): a JSON training config; without one, the demo's config is
+    the base and the options override it. Before the first step, the config rules of
+    `doctor check` run on the resolved config ([Check] lines).
+
+    Exit 0: done; 1: the pre-flight found errors (unless --allow-errors) or an observer
+    stopped the run; 2: bad input; 130/143: SIGINT/SIGTERM (resume with --resume).
+    """
+    if config is not None and config_option is not None and config != config_option:
+        raise InputError(
+            f"two configs: {config} and --config {config_option}; give one "
+            "(`doctor train CONFIG` and `doctor train --config CONFIG` are the same)."
+        )
+    config = config or config_option
     overrides = parse_set(set_ or [])
     named = {
         "teacher_model": teacher,
@@ -146,3 +182,12 @@ def train(
             f"Resume with: doctor train --resume {run_dir}"
         )
         raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
+    errors = [f for f in result.preflight if f.severity.value == "error"]
+    if errors and not allow_errors:
+        console.print(
+            f"Exit 1: the pre-flight found {len(errors)} error(s) in the config "
+            f"({', '.join(f.id for f in errors)}; the [Check] lines above). "
+            "`doctor check CONFIG --fix --output NEW.json` corrects it; --allow-errors "
+            "accepts a config broken on purpose."
+        )
+        raise typer.Exit(1)

@@ -29,6 +29,7 @@ import torch
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import optimizer_steps
+from distill_doctor.findings import Finding
 from distill_doctor.trainer import checkpoint as ckpt
 from distill_doctor.trainer.data import Blocks, epoch_batches, eval_batches, load_splits
 from distill_doctor.trainer.demo import data_path
@@ -54,6 +55,7 @@ class RunResult:
     run_dir: Path
     evals: dict[str, dict[str, float]] = field(default_factory=dict)  # before / after
     last_eval_step: int = 0
+    preflight: list[Finding] = field(default_factory=list)  # the config rules' findings
 
 
 @dataclass
@@ -256,6 +258,7 @@ def train(
     control = control or TrainControl()
     hooks = Observers(observers)
     result = RunResult("completed", None, state, run_dir)
+    result.preflight = [] if resume else preflight_findings(cfg, len(run.train))
     hooks.on_run_start(
         {
             "config": cfg.model_dump(mode="json"),
@@ -270,7 +273,7 @@ def train(
             "train_blocks": len(run.train),
             "train_samples_in_config": cfg.train_samples,
             "eval_blocks": len(run.held_out),
-            "preflight": [] if resume else preflight_findings(cfg, len(run.train)),
+            "preflight": result.preflight,
         },
         control,
     )
