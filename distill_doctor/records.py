@@ -24,6 +24,7 @@ Keys (use these names, not synonyms; parsers map their formats onto them):
     scheduler_steps the total steps the LR scheduler was told, when a log or config says
     vocab_size      the model's vocabulary size, when known (for loss-above-chance)
     warning         the text of a warning line the log printed at this step
+    device          where the run trains: "cpu", "cuda", "cuda:1", "mps" (a string)
 """
 
 from __future__ import annotations
@@ -53,3 +54,4 @@ PLANNED_STEPS = "planned_steps"
 SCHEDULER_STEPS = "scheduler_steps"
 VOCAB_SIZE = "vocab_size"
 WARNING = "warning"
+DEVICE = "device"

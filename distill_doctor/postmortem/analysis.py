@@ -20,7 +20,16 @@ from distill_doctor.postmortem.skipped import Skipped
 
 # Keys that say something about the run's health (a record with only these is "data").
 _FACT_KEYS = frozenset(
-    {R.STEP, R.MICRO_STEP, R.EPOCH, R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE, R.MEM_TOTAL}
+    {
+        R.STEP,
+        R.MICRO_STEP,
+        R.EPOCH,
+        R.PLANNED_STEPS,
+        R.SCHEDULER_STEPS,
+        R.VOCAB_SIZE,
+        R.MEM_TOTAL,
+        R.DEVICE,
+    }
 )
 
 

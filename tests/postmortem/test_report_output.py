@@ -61,3 +61,21 @@ def test_html_of_a_healthy_run_says_no_findings(tmp_path):
     sick = tmp_path / "sick.html"
     run(str(FIXTURES / "seed_broken.log"), "--plot", str(sick))
     assert "No findings" not in sick.read_text() and "<table>" in sick.read_text()
+
+
+def test_a_cpu_runs_throughput_drop_advises_for_a_cpu(tmp_path):
+    # The trainer's run event says where it trained; the advice follows (no "GPU clocks").
+    log = tmp_path / "events.jsonl"
+    lines = [{"type": "run", "planned_steps": 60, "device": "cpu"}]
+    lines += [
+        {"type": "metrics", "step": s, "lr": 1e-3, "loss": 3.0 - s / 100, "steps_per_s": 10.0}
+        for s in range(1, 61)
+    ]
+    for line in lines[40:]:
+        line["steps_per_s"] = 2.0  # a fifth of the speed from step 40 on
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    document = json.loads(run(str(log), "--format", "json").stdout)
+    [drop] = [f for f in document["findings"] if f["id"] == "throughput-drop"]
+    assert drop["evidence"]["device"] == "cpu"
+    assert "OMP_NUM_THREADS" in drop["fix"] and "GPU" not in drop["fix"]
+    assert document["records"] == 61
