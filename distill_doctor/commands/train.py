@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from distill_doctor.errors import InputError
+from distill_doctor.findings import Severity
 from distill_doctor.trainer.demo import demo_config_path
 
 if TYPE_CHECKING:
@@ -182,7 +183,7 @@ def train(
             f"Resume with: doctor train --resume {run_dir}"
         )
         raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
-    errors = [f for f in result.preflight if f.severity.value == "error"]
+    errors = [f for f in result.preflight if f.severity is Severity.ERROR]
     if errors and not allow_errors:
         console.print(
             f"Exit 1: the pre-flight found {len(errors)} error(s) in the config "
