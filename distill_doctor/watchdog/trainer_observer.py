@@ -1,0 +1,122 @@
+"""The bundled trainer's adapter: an observer on its hooks (`trainer.hooks`) that feeds the
+`Watchdog`, runs the live probes and carries out an abort through the loop's `TrainControl`.
+
+Before step 1: the pre-flight's findings, a dry run of the real scheduler over the planned
+steps (LR 0 predicted, or a schedule still decaying at the end), the optimizer's coverage of
+the student, the teacher's state. Every step: the record (with the update-to-weight ratio of
+a weight sample) through the stream detectors, and the scheduler/optimizer call counts. Before
+each optimizer.step(): a non-finite loss or gradient norm whose policy is abort is kept off the
+weights, so that the checkpoint the abort writes is the last good one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from distill_doctor import records as keys
+from distill_doctor.findings import Severity
+from distill_doctor.watchdog import checks, probes
+from distill_doctor.watchdog.core import Watchdog
+from distill_doctor.watchdog.policy import Action
+
+# The teacher's checksum is a pass over its weights: taken every this many steps, not each.
+TEACHER_CHECK_EVERY = 50
+
+
+class TrainerWatchdog:
+    def __init__(self, watchdog: Watchdog, view: Any = None) -> None:
+        self.watchdog = watchdog
+        self.view = view
+        self.run: Any = None
+        self.counter: probes.StepCounter | None = None
+        self.sample: probes.ParamSample | None = None
+        self.teacher: probes.TeacherProbe | None = None
+        self.control: Any = None
+
+    def _guard(self, name: str, step: int | None, probe: Any, *args: Any) -> Any:
+        """Run one probe; a crash becomes a `watchdog-error` finding, never the run's end."""
+        try:
+            return probe(*args)
+        except Exception as error:  # noqa: BLE001 - the watchdog must not kill the run
+            self.watchdog.report([checks.watchdog_error(name, error, step)])
+            return None
+
+    def on_setup(self, run: Any) -> None:
+        self.run = run
+        self.counter = self._guard(
+            "step-counter", 0, probes.StepCounter, run.optimizer, run.scheduler
+        )
+        self.sample = self._guard("param-sample", 0, probes.ParamSample, run.student)
+        self.teacher = self._guard("teacher-probe", 0, probes.TeacherProbe, run.teacher)
+
+    def on_run_start(self, info: dict[str, Any], control: Any) -> None:
+        self.control = control
+        self.watchdog.stopper = control
+        self.watchdog.report(info.get("preflight", []), source="preflight")
+        run, start = self.run, info.get("resumed_from_step") or 0
+        remaining = info["planned_steps"] - start
+        lrs = self._guard(
+            "scheduler-dry-run",
+            0,
+            probes.scheduler_dry_run,
+            run.optimizer,
+            run.scheduler,
+            remaining,
+        )
+        if lrs:
+            if not start:  # a resumed run's schedule was judged when it started
+                self.watchdog.report(checks.planned_schedule(lrs, info["planned_steps"]))
+            if self.view is not None:
+                self.view.set_planned_lrs(lrs, run.memory.source)
+        found = self._guard(
+            "optimizer-coverage",
+            start,
+            probes.optimizer_coverage,
+            run.optimizer,
+            run.student,
+            run.teacher,
+            start,
+        )
+        if self.teacher is not None:
+            found_teacher = self._guard("teacher-probe", start, self.teacher.check, start, False)
+            self.watchdog.report([f for f in (found, found_teacher) if f])
+        elif found:
+            self.watchdog.report([found])
+
+    def before_update(self, metrics: dict[str, float]) -> None:
+        """Veto the optimizer step whose loss or gradient is not finite, when the policy for
+        what the detectors will call it is abort (the record then reports it as usual)."""
+        checks_ = (("nonfinite-loss", "loss"), ("grad-nonfinite", keys.GRAD_NORM))
+        for finding_id, key in checks_:
+            value = metrics.get(key)
+            if isinstance(value, float) and not math.isfinite(value):
+                if self.watchdog.policy.action_for(finding_id, Severity.ERROR) is Action.ABORT:
+                    self.control.skip_update(f"{key} is {value}")
+                    return
+
+    def on_record(self, record: dict[str, Any]) -> None:
+        step = record[keys.STEP]
+        if self.sample is not None:
+            ratio = self._guard("param-sample", step, self.sample.update_ratio)
+            if ratio is not None:
+                record["update_ratio"] = ratio
+        self.watchdog.observe(record)
+        if self.counter is not None:
+            found = self._guard(
+                "step-counter", step, self.counter.check, step, self.run.scheduler_steps
+            )
+            if found:
+                self.watchdog.report([found])
+        if self.teacher is not None and step % TEACHER_CHECK_EVERY == 0:
+            found = self._guard("teacher-probe", step, self.teacher.check, step)
+            if found:
+                self.watchdog.report([found])
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.watchdog.observe_eval(record)
+
+    def on_run_end(self, status: str) -> None:
+        self.watchdog.finish()
+        if self.counter is not None:
+            self.counter.close()
