@@ -21,8 +21,9 @@ DRY_RUN_MAX_STEPS = 200_000
 
 
 def inner_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    """The torch optimizer inside wrappers (accelerate's AcceleratedOptimizer holds it)."""
-    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
+    """The torch optimizer inside wrappers (accelerate's AcceleratedOptimizer, itself an
+    Optimizer subclass, holds it as `.optimizer`)."""
+    while getattr(optimizer, "optimizer", optimizer) is not optimizer:
         optimizer = optimizer.optimizer
     return optimizer
 
@@ -65,9 +66,11 @@ def scheduler_dry_run(optimizer: Any, scheduler: Any, steps: int) -> list[float]
     """The LR of the first param group at each of the next `steps` optimizer steps, from a copy
     of the real scheduler stepped over a stand-in optimizer (the real one, and the model, are
     never touched). None when the scheduler cannot be dry-run (it needs a metric)."""
-    optimizer, scheduler = inner_optimizer(optimizer), inner_scheduler(scheduler)
+    scheduler = inner_scheduler(scheduler)
     if scheduler is None or not hasattr(scheduler, "last_epoch"):
         return None
+    # The optimizer the scheduler itself holds: the one the copy must not drag along.
+    optimizer = inner_optimizer(getattr(scheduler, "optimizer", optimizer))
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         return None
     stand_in = torch.optim.SGD(
