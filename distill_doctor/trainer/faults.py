@@ -9,7 +9,7 @@ wrong, reproduced with the smallest change to the bundled trainer:
     frozen-student            the optimizer is built over copies, not the student's weights
     teacher-train-mode        the teacher left in train mode with requires_grad on
     lr-too-high               the learning rate 100x the config's
-    memory-leak               each step's loss kept alive with its graph
+    memory-leak               each step's logits kept in a list (`outputs.append(out.logits)`)
 
 Faults hook into the run from outside (a module hook, a rebuilt optimizer or scheduler), so
 the loop itself stays the correct one; only the masked batch needs the loop's one call.
@@ -18,6 +18,7 @@ the loop itself stays the correct one; only the masked batch needs the loop's on
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,15 +115,21 @@ class Faults:
     def _count_step(self, *_: Any) -> None:
         self.steps_done += 1
 
-    def _after_loss(self, _module: Any, _inputs: Any, parts: dict) -> dict | None:
+    def _after_loss(self, _module: Any, inputs: Any, parts: dict) -> dict | None:
+        import torch
+
+        if not torch.is_grad_enabled():  # an evaluation's forward: faults live in training
+            return None
         run = self.run
         step = self.steps_done + 1  # the optimizer step this micro-batch belongs to
         if "scheduler-per-microbatch" in self.names:
             self.micro_batches += 1
             if self.micro_batches % run.cfg.gradient_accumulation_steps:  # the loop: the last
-                run.scheduler.step()
+                with warnings.catch_warnings():  # torch's "step order" warning: the bug itself
+                    warnings.simplefilter("ignore")
+                    run.scheduler.step()
         if "memory-leak" in self.names:
-            self.kept.append(parts["loss"])  # the graph (logits, activations) stays alive
+            self.kept.append(inputs[0].logits)  # the student's [B, L, V] logits, never freed
         if "nan-loss" in self.names and step == self.step:
             return {**parts, "loss": parts["loss"] * float("nan")}
         return None

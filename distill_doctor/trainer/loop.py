@@ -123,7 +123,10 @@ def model_forward(model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss
 
 
 def accumulated_step(
-    run: Run, group: list[dict], state: ckpt.TrainState, allow_update: Callable[[dict], bool]
+    run: Run,
+    group: list[dict],
+    state: ckpt.TrainState,
+    allow_update: Callable[[dict], bool] = lambda _: True,
 ) -> dict[str, float]:
     """Forward/backward every micro-batch of `group`, then one clipped optimizer step (unless
     `allow_update` vetoes it: the watchdog keeps a non-finite gradient off the weights)."""

@@ -65,7 +65,9 @@ class TrainerWatchdog:
             remaining,
         )
         if lrs:
-            if not start:  # a resumed run's schedule was judged when it started
+            # Judged once, when the run starts; and not again when the pre-flight already
+            # named the schedule's problem from the config (one finding per problem).
+            if not start and "scheduler-steps-mismatch" not in self.watchdog.standing:
                 self.watchdog.report(checks.planned_schedule(lrs, info["planned_steps"]))
             if self.view is not None:
                 self.view.set_planned_lrs(lrs, run.memory.source)
