@@ -19,11 +19,14 @@ SERIES = (MEM_ALLOCATED, MEM_RSS, MEM_USED)
 # The first records allocate the optimizer state, caches and workspaces: not a leak.
 SKIP_RECORDS = 5
 WINDOW = 12
-# A leak grows at (nearly) every step; allocator noise goes both ways.
+# A leak never gives memory back: it holds or grows at (nearly) every step (RSS grows in the
+# allocator's chunks, a staircase); allocator noise goes both ways.
 RISING_SHARE = 0.8
 # Growth over the window that counts: enough to matter, and a share of what is in use.
 MIN_GROWTH_BYTES = 64 * 2**20
 MIN_GROWTH_SHARE = 0.05
+# Spread over the steps, not one jump: an eval's buffers or a cache filled once are not a leak.
+MAX_ONE_STEP_SHARE = 0.5
 
 DOC = register(
     RuleDoc(
@@ -38,7 +41,7 @@ DOC = register(
         "keyed by step.",
         fix="Log `loss.item()` (a number), not the tensor; detach what you keep; clear lists "
         "of outputs each step. torch.cuda.memory_summary() shows what grows.",
-        example="allocated memory rose in 11 of 11 steps (+1.4 GiB over steps 6..17)",
+        example="mem_allocated_bytes never fell in 11 of 11 steps: +1,434 MiB over steps 6..17",
     )
 )
 
@@ -73,10 +76,15 @@ class MemoryGrowth:
         if len(self.window) < WINDOW:
             return []
         values = [v for _, v in self.window]
-        rises = sum(b > a for a, b in zip(values, values[1:], strict=False))
+        rises = sum(b >= a for a, b in zip(values, values[1:], strict=False))
         growth = values[-1] - values[0]
         if rises < RISING_SHARE * (WINDOW - 1) or growth < max(
             MIN_GROWTH_BYTES, MIN_GROWTH_SHARE * values[0]
+        ):
+            return []
+        if (
+            max(b - a for a, b in zip(values, values[1:], strict=False))
+            > MAX_ONE_STEP_SHARE * growth
         ):
             return []
         self.reported = True
@@ -99,8 +107,9 @@ class MemoryGrowth:
             emit(
                 DOC,
                 first,
-                f"{self.key} rose in {rises} of {WINDOW - 1} steps: +{growth / 2**20:,.0f} MiB "
-                f"over steps {first}..{last} ({per_step / 2**20:,.1f} MiB/step){full}.",
+                f"{self.key} never fell in {rises} of {WINDOW - 1} steps: "
+                f"+{growth / 2**20:,.0f} MiB over steps {first}..{last} "
+                f"({per_step / 2**20:,.1f} MiB/step){full}.",
                 evidence,
             )
         ]

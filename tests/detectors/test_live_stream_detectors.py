@@ -55,6 +55,8 @@ def test_plateau_and_allocator_noise_are_not_a_leak():
         for s in range(1, 300)
     ]
     assert run_one(MemoryGrowth, noisy) == []
+    jump = [{"step": s, "mem_rss_bytes": (900 + 200 * (s >= 20)) * MIB} for s in range(1, 40)]
+    assert run_one(MemoryGrowth, jump) == []  # an eval's buffers, allocated once
     small = [{"step": s, "mem_rss_bytes": 900 * MIB + s * MIB} for s in range(1, 40)]
     assert run_one(MemoryGrowth, small) == []  # +1 MiB/step is not worth a stop in 12 steps
 
