@@ -75,6 +75,12 @@ class Watchdog:
         self.abort: Finding | None = None  # the finding that stopped the run
         self.last_step: int | None = None
 
+    def set_facts(self, facts: RunFacts) -> None:
+        """What the run knows about itself (planned steps, vocabulary, a combined loss), for
+        the detectors that judge against it; given before the first record."""
+        self.facts = facts
+        self.suite = DetectorSuite(facts)
+
     # --- feeding ----------------------------------------------------------------------------
 
     def observe(self, record: Record) -> list[Finding]:

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from distill_doctor import records as keys
+from distill_doctor.detectors import RunFacts
 from distill_doctor.findings import Severity
 from distill_doctor.watchdog import checks, probes
 from distill_doctor.watchdog.core import Watchdog
@@ -44,6 +45,17 @@ class TrainerWatchdog:
 
     def on_setup(self, run: Any) -> None:
         self.run = run
+        cfg = run.cfg
+        self.watchdog.set_facts(
+            RunFacts(
+                planned_steps=run.planned,
+                vocab_size=run.loss.kd_vocab_size,
+                # The logged `loss` is the weighted total unless CE alone is trained.
+                loss_is_combined=any(
+                    w > 0 for w in (cfg.kd_weight, cfg.feature_weight, cfg.attention_weight)
+                ),
+            )
+        )
         self.counter = self._guard(
             "step-counter", 0, probes.StepCounter, run.optimizer, run.scheduler
         )
