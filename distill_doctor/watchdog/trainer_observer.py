@@ -111,7 +111,9 @@ class TrainerWatchdog:
 
     def on_record(self, record: dict[str, Any]) -> None:
         step = record[keys.STEP]
-        if self.sample is not None:
+        # The update/weight ratio at the logging cadence (over the steps since the last one):
+        # what the view and the logs show, at a fraction of the per-step cost.
+        if self.sample is not None and (step == 1 or step % self.run.cfg.logging_steps == 0):
             ratio = self._guard("param-sample", step, self.sample.update_ratio)
             if ratio is not None:
                 record["update_ratio"] = ratio
