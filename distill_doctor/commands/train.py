@@ -135,15 +135,18 @@ def train(
         str | None,
         typer.Option(
             "--on-error",
-            metavar="abort|warn",
-            help="What an error finding does: abort (default with --watch: checkpoint, exit 3) "
-            "or warn (default without --watch).",
+            metavar="abort|adjust|warn",
+            help="What an error finding does: abort (default with --watch: checkpoint, exit 3), "
+            "adjust (repair the run in place where a repair exists, else abort) or warn "
+            "(default without --watch).",
         ),
     ] = None,
     policy: Annotated[
         list[str] | None,
         typer.Option(
-            "--policy", metavar="ID=ACTION", help="Per finding: abort, warn or ignore (repeatable)."
+            "--policy",
+            metavar="ID=ACTION",
+            help="Per finding: abort, adjust, warn or ignore (repeatable).",
         ),
     ] = None,
     inject: Annotated[

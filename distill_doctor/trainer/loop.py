@@ -81,6 +81,13 @@ class Run:
     params: list[torch.nn.Parameter]  # everything the optimizer updates (clipped together)
     memory: MemoryProbe  # the memory numbers of every Record (GPU: NVML/torch; CPU: RSS)
     faults: Faults | None = None  # `--inject`: a fault put in on purpose, for demos and tests
+    extra_state: dict[str, Any] = field(default_factory=dict)  # saved beside (the watchdog)
+
+
+def checkpoint_modules(run: Run) -> dict[str, Any]:
+    """What a checkpoint holds, read at each save: a repair may have swapped the scheduler."""
+    modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
+    return {**modules, "extra": run.extra_state}
 
 
 # --- setup --------------------------------------------------------------------------------
@@ -149,11 +156,11 @@ def accumulated_step(
         if MICRO_STEP not in totals and not math.isfinite(totals["loss"]):
             totals[MICRO_STEP] = micro  # where the first non-finite loss appeared
         del teacher_out, student_out, parts  # free the logits before the next micro-batch
-    return {**totals, **optimizer_update(run, totals, allow_update), "valid_tokens": valid}
+    return {**totals, **optimizer_update(run, totals, valid, allow_update), "valid_tokens": valid}
 
 
 def optimizer_update(
-    run: Run, totals: dict[str, float], allow_update: Callable[[dict], bool]
+    run: Run, totals: dict[str, float], valid: int, allow_update: Callable[[dict], bool]
 ) -> dict[str, float]:
     optimizer, scaler = run.optimizer, run.scaler
     if scaler:
@@ -162,7 +169,7 @@ def optimizer_update(
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm).item()
     lr = optimizer.param_groups[0]["lr"]  # the LR this step uses, before the scheduler moves
     out = {"grad_norm": grad_norm, "lr": lr}
-    if not allow_update({**totals, **out}):
+    if not allow_update({**totals, **out, "valid_tokens": valid}):
         if scaler:
             scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -276,9 +283,9 @@ def train(
     run = setup(faults.config(cfg) if faults else cfg, device)
     if faults:
         faults.apply(run)
-    modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
-    modules["extra"] = extra_state or {}  # objects with state_dict() saved beside (watchdog)
-    state = ckpt.load_checkpoint(checkpoint, modules) if checkpoint else ckpt.TrainState()
+    run.extra_state = extra_state or {}
+    state = ckpt.load_checkpoint(checkpoint, checkpoint_modules(run)) if checkpoint else None
+    state = state or ckpt.TrainState()
     control = control or TrainControl()
     hooks = Observers(observers)
     hooks.on_setup(run)
@@ -305,8 +312,8 @@ def train(
         result.evals["before"] = run_eval(run)
         hooks.on_eval(eval_record(0, result.evals["before"]))
     with stop_on_signals(control):  # still on while the last save runs: a 2nd Ctrl-C waits
-        train_epochs(run, state, hooks, control, result, modules)
-        ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
+        train_epochs(run, state, hooks, control, result)
+        ckpt.save_checkpoint(run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last)
     if control.should_stop:
         result.stop_reason = control.stop_reason
         result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
@@ -323,7 +330,6 @@ def train_epochs(
     hooks: Observers,
     control: TrainControl,
     result: RunResult,
-    modules: dict[str, Any],
 ) -> None:
     """Optimizer steps until the plan is done or a stop is requested; eval and checkpoint on
     their cadence. Updates `state` and `result` in place."""
@@ -344,7 +350,9 @@ def train_epochs(
                 hooks.on_eval(eval_record(state.step, result.evals["after"]))
             save_every = cfg.save_steps or cfg.eval_steps
             if state.step % save_every == 0 and not done and not control.should_stop:
-                ckpt.save_checkpoint(result.run_dir / "checkpoints", state, modules, cfg.keep_last)
+                ckpt.save_checkpoint(
+                    result.run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last
+                )
             if done or control.should_stop:
                 return
         state.epoch += 1

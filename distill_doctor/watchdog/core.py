@@ -74,6 +74,10 @@ class Watchdog:
         self.stopper: Stopper | None = None
         self.abort: Finding | None = None  # the finding that stopped the run
         self.last_step: int | None = None
+        # Makes `adjust` happen: `repair(finding, step) -> action event | None` (None: no
+        # repair possible, so the finding aborts). Given by the adapter that owns the run.
+        self.repairer: Any = None
+        self.saved_repairs: dict[str, Any] = {}  # a resumed run's repairs, for its adapter
 
     def set_facts(self, facts: RunFacts) -> None:
         """What the run knows about itself (planned steps, vocabulary, a combined loss), for
@@ -123,10 +127,12 @@ class Watchdog:
         shown and logged by the run-start sinks: they are only judged here."""
         new: list[Finding] = []
         for finding in findings:
-            repeat = finding_key(finding) in self.seen or (
-                source == "stream" and finding.id in self.standing
-            )
+            # A probe's or the pre-flight's finding holds for the whole run: the same id again
+            # (a probe re-checked each step, the stream's later view of it) is no news.
+            repeat = finding_key(finding) in self.seen or finding.id in self.standing
             action = self.policy.decide(finding)
+            if action is Action.ADJUST and not repeat:
+                action = self._repair(finding)
             if not repeat:
                 self.seen.add(finding_key(finding))
                 if source != "stream":
@@ -142,6 +148,16 @@ class Watchdog:
                 self._fan_out("on_action", abort_event(finding, self.last_step))
         return new
 
+    def _repair(self, finding: Finding) -> Action:
+        """Make the repair; its action event goes to the sinks. No repair possible (none for
+        this run, the budget spent, a problem back after its repairs): abort instead."""
+        step = finding.step if finding.step is not None else (self.last_step or 0)
+        made = self.repairer.repair(finding, step) if self.repairer is not None else None
+        if made is None:
+            return Action.ABORT
+        self._fan_out("on_action", made)
+        return Action.ADJUST
+
     def _fan_out(self, method: str, *args: Any) -> None:
         for sink in self.sinks:
             call = getattr(sink, method, None)
@@ -152,7 +168,9 @@ class Watchdog:
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-safe: what a resumed run needs to keep its history and say nothing twice."""
+        repairs = self.repairer.state_dict() if self.repairer is not None else {}
         return {
+            "repairs": repairs,
             "seen": sorted(self.seen),
             "standing": sorted(self.standing),
             "findings": [f.to_dict() for f in self.findings],
@@ -176,4 +194,5 @@ class Watchdog:
         self.seen = set(state.get("seen", []))
         self.standing = set(state.get("standing", []))
         self.findings = [Finding.from_dict(f) for f in state.get("findings", [])]
+        self.saved_repairs = dict(state.get("repairs") or {})
         self.abort = None

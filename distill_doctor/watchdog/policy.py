@@ -27,9 +27,13 @@ class Action(str, Enum):
 # the watchdog stopped from one that crashed or was interrupted.
 EXIT_WATCHDOG_ABORT = 3
 
-# Finding ids whose repair exists (the rescue issue fills this in; empty means `adjust` is
-# refused with a clear message rather than silently downgraded).
-REPAIRABLE: set[str] = set()
+# Finding ids with a repair (`watchdog.repairs` makes them); `adjust` for any other id is
+# refused with a clear message rather than silently downgraded.
+SCHEDULE_IDS = ("scheduler-stepped-per-microbatch", "scheduler-steps-mismatch", "lr-zero")
+SKIP_IDS = ("nonfinite-loss", "grad-nonfinite", "all-labels-masked")
+ROLLBACK_IDS = ("loss-spike", "loss-divergence")
+MEMORY_IDS = ("memory-growth", "memory-pressure")
+REPAIRABLE = frozenset(SCHEDULE_IDS + SKIP_IDS + ROLLBACK_IDS + MEMORY_IDS)
 
 
 @dataclass
@@ -46,7 +50,10 @@ class Policy:
         if severity is Severity.ERROR:
             return self.on_error
         if severity is Severity.WARNING:
-            return Action.WARN
+            # With `--on-error adjust`, a warning that has a repair (one masked batch, a loss
+            # spike) is repaired too: the cheap fix before it becomes an error.
+            repair = self.on_error is Action.ADJUST and finding_id in REPAIRABLE
+            return Action.ADJUST if repair else Action.WARN
         return Action.IGNORE
 
     def to_dict(self) -> dict[str, object]:
@@ -90,6 +97,6 @@ def build_policy(
             )
         per_id[finding_id] = action
     main = parse_action(on_error, "--on-error")
-    if main not in (Action.ABORT, Action.WARN):
-        raise InputError("--on-error: use abort or warn (per-id actions go in --policy).")
+    if main is Action.IGNORE:
+        raise InputError("--on-error: use abort, adjust or warn (per-id actions go in --policy).")
     return Policy(on_error=main, per_id=per_id)

@@ -12,14 +12,16 @@ weights, so that the checkpoint the abort writes is the last good one.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from distill_doctor import records as keys
 from distill_doctor.detectors import RunFacts
-from distill_doctor.findings import Severity
+from distill_doctor.findings import Finding, Severity
 from distill_doctor.watchdog import checks, probes
 from distill_doctor.watchdog.core import Watchdog
 from distill_doctor.watchdog.policy import Action
+from distill_doctor.watchdog.repairs import SCHEDULE_IDS, SKIPS_BEFORE_ROLLBACK, TrainerRepairs
 
 # The teacher's checksum is a pass over its weights: taken every this many steps, not each.
 TEACHER_CHECK_EVERY = 50
@@ -34,6 +36,7 @@ class TrainerWatchdog:
         self.sample: probes.ParamSample | None = None
         self.teacher: probes.TeacherProbe | None = None
         self.control: Any = None
+        self.repairs: TrainerRepairs | None = None
 
     def _guard(self, name: str, step: int | None, probe: Any, *args: Any) -> Any:
         """Run one probe; a crash becomes a `watchdog-error` finding, never the run's end."""
@@ -65,6 +68,11 @@ class TrainerWatchdog:
     def on_run_start(self, info: dict[str, Any], control: Any) -> None:
         self.control = control
         self.watchdog.stopper = control
+        self.repairs = TrainerRepairs(self.run, Path(info["run_dir"]))
+        self.watchdog.repairer = self
+        if info.get("resumed_from_step") and self.watchdog.saved_repairs:
+            self.repairs.restore(self.watchdog.saved_repairs, info["resumed_from_step"])
+            self._recount()
         self.watchdog.report(info.get("preflight", []), source="preflight")
         run, start = self.run, info.get("resumed_from_step") or 0
         remaining = info["planned_steps"] - start
@@ -99,15 +107,57 @@ class TrainerWatchdog:
             self.watchdog.report([found])
 
     def before_update(self, metrics: dict[str, float]) -> None:
-        """Veto the optimizer step whose loss or gradient is not finite, when the policy for
-        what the detectors will call it is abort (the record then reports it as usual)."""
-        checks_ = (("nonfinite-loss", "loss"), ("grad-nonfinite", keys.GRAD_NORM))
-        for finding_id, key in checks_:
+        """Veto the optimizer step whose loss or gradient is not finite (or, with `adjust`,
+        that has no valid label), when the policy for what the detectors will call it is abort
+        or adjust; the record then reports it as usual. With `adjust`, non-finite steps in a
+        row end in a rollback."""
+        policy = self.watchdog.policy
+        nonfinite = False
+        for finding_id, key in (("nonfinite-loss", "loss"), ("grad-nonfinite", keys.GRAD_NORM)):
             value = metrics.get(key)
             if isinstance(value, float) and not math.isfinite(value):
-                if self.watchdog.policy.action_for(finding_id, Severity.ERROR) is Action.ABORT:
+                nonfinite = True
+                if policy.action_for(finding_id, Severity.ERROR) in (Action.ABORT, Action.ADJUST):
                     self.control.skip_update(f"{key} is {value}")
-                    return
+                    break
+        adjusting = policy.action_for("nonfinite-loss", Severity.ERROR) is Action.ADJUST
+        if adjusting and self.repairs.note_update(nonfinite):
+            self._rollback_after_skips(metrics)
+        masked = metrics.get(keys.VALID_TOKENS) == 0
+        if masked and policy.action_for("all-labels-masked", Severity.WARNING) is Action.ADJUST:
+            self.control.skip_update("no valid label token")
+
+    def _rollback_after_skips(self, metrics: dict[str, float]) -> None:
+        step = (self.watchdog.last_step or 0) + 1
+        cause = Finding(
+            id="nonfinite-loss",
+            code="DD202",
+            severity=Severity.ERROR,
+            message=f"{SKIPS_BEFORE_ROLLBACK} non-finite steps in a row",
+            step=step,
+        )
+        made = self.repairs.repair(cause, step)
+        if made is None:  # nothing to roll back to, or rolled back too often: stop
+            self.watchdog.report([cause])
+            self.control.request_stop("watchdog: nonfinite-loss")
+        else:
+            self.watchdog._fan_out("on_action", made)
+
+    # --- the repairer the Watchdog calls for `adjust` ---------------------------------------
+
+    def repair(self, finding: Finding, step: int) -> dict[str, Any] | None:
+        made = self.repairs.repair(finding, step)
+        if made is not None and finding.id in SCHEDULE_IDS:
+            self._recount()  # count the new scheduler's steps from here
+        return made
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.repairs.state_dict()
+
+    def _recount(self) -> None:
+        if self.counter is not None:
+            self.counter.close()
+        self.counter = probes.StepCounter(self.run.optimizer, self.run.scheduler)
 
     def on_record(self, record: dict[str, Any]) -> None:
         step = record[keys.STEP]

@@ -80,6 +80,13 @@ def test_probe_and_stream_findings_of_one_problem_are_said_once():
     assert [f.id for f in watchdog.findings] == ["params-frozen"]
 
 
+def test_a_probe_rechecked_every_step_is_said_once():
+    watchdog = Watchdog()
+    for step in range(2, 12):
+        watchdog.report([checks.scheduler_call_ratio(step, 16 * step, step, 48)])
+    assert [(f.id, f.step) for f in watchdog.findings] == [("scheduler-stepped-per-microbatch", 2)]
+
+
 def test_state_dict_round_trips_through_json_and_says_nothing_twice():
     def frozen(steps):
         return [{"step": s, "lr": 1e-3, "loss": 9 - s / 10, "checksum": 42.0} for s in steps]
@@ -129,9 +136,13 @@ def test_policy_table_flags_config_and_defaults():
     with pytest.raises(InputError, match="Did you mean"):
         build_policy("abort", ["los-spike=warn"])
     with pytest.raises(InputError, match="no repair"):
-        build_policy("abort", ["lr-zero=adjust"])
-    with pytest.raises(InputError, match="abort or warn"):
+        build_policy("abort", ["eval-frozen=adjust"])
+    assert build_policy("abort", ["lr-zero=adjust"]).per_id == {"lr-zero": Action.ADJUST}
+    with pytest.raises(InputError, match="abort, adjust or warn"):
         build_policy("ignore")
+    adjusting = build_policy("adjust")
+    assert adjusting.action_for("all-labels-masked", Severity.WARNING) is Action.ADJUST
+    assert adjusting.action_for("kd-temperature-range", Severity.WARNING) is Action.WARN
 
 
 def test_dry_run_predicts_lr_zero_and_a_schedule_that_never_ends():
