@@ -56,7 +56,7 @@ class Faults:
     names: set[str]
     step: int = DEFAULT_STEP
     kept: list[Any] = field(default_factory=list)  # memory-leak: what is never let go
-    steps_done: int = 0  # optimizer steps taken (counted by a post-hook)
+    current_step: int = 0  # the optimizer step the loop is running (it tells `batch`)
     micro_batches: int = 0
     run: Any = None
 
@@ -108,12 +108,8 @@ class Faults:
             run.teacher.train()
             run.teacher.requires_grad_(True)
         run.loss.register_forward_hook(self._after_loss)
-        run.optimizer.register_step_post_hook(self._count_step)
         run.faults = self
         self.run = run
-
-    def _count_step(self, *_: Any) -> None:
-        self.steps_done += 1
 
     def _after_loss(self, _module: Any, inputs: Any, parts: dict) -> dict | None:
         import torch
@@ -121,7 +117,7 @@ class Faults:
         if not torch.is_grad_enabled():  # an evaluation's forward: faults live in training
             return None
         run = self.run
-        step = self.steps_done + 1  # the optimizer step this micro-batch belongs to
+        step = self.current_step  # the optimizer step this micro-batch belongs to
         if "scheduler-per-microbatch" in self.names:
             self.micro_batches += 1
             if self.micro_batches % run.cfg.gradient_accumulation_steps:  # the loop: the last
@@ -135,7 +131,9 @@ class Faults:
         return None
 
     def batch(self, step: int, group: list[dict]) -> list[dict]:
-        """all-masked-batch: the accumulated batch of `step` with every label ignored."""
+        """The loop's call before each optimizer step: which step runs (for the faults timed
+        by step), and for all-masked-batch the batch of `step` with every label ignored."""
+        self.current_step = step
         if "all-masked-batch" not in self.names or step != self.step:
             return group
         return [

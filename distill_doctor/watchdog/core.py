@@ -83,7 +83,7 @@ class Watchdog:
         """What the run knows about itself (planned steps, vocabulary, a combined loss), for
         the detectors that judge against it; given before the first record."""
         self.facts = facts
-        self.suite = DetectorSuite(facts)
+        self._replay()
 
     # --- feeding ----------------------------------------------------------------------------
 
@@ -180,19 +180,24 @@ class Watchdog:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Replay the saved records into fresh detectors (their findings are already said)."""
-        self.suite = DetectorSuite(self.facts)
-        history = [r for r in state.get("history", []) if isinstance(r, dict)]
-        evals = [r for r in state.get("evals", []) if isinstance(r, dict)]
-        merged = sorted(
-            [(r.get(STEP, 0), 0, r) for r in history] + [(r.get(STEP, 0), 1, r) for r in evals],
-            key=lambda item: (item[0], item[1]),
-        )
-        for _, _, record in merged:
-            self._detect(record)
-        self.history.extend(history)
-        self.evals.extend(evals)
+        self.history.clear()
+        self.evals.clear()
+        self.history.extend(r for r in state.get("history", []) if isinstance(r, dict))
+        self.evals.extend(r for r in state.get("evals", []) if isinstance(r, dict))
+        self._replay()
         self.seen = set(state.get("seen", []))
         self.standing = set(state.get("standing", []))
         self.findings = [Finding.from_dict(f) for f in state.get("findings", [])]
         self.saved_repairs = dict(state.get("repairs") or {})
         self.abort = None
+
+    def _replay(self) -> None:
+        """Fresh detectors fed the kept records in step order, findings dropped."""
+        self.suite = DetectorSuite(self.facts)
+        merged = sorted(
+            [(r.get(STEP, 0), 0, r) for r in self.history]
+            + [(r.get(STEP, 0), 1, r) for r in self.evals],
+            key=lambda item: (item[0], item[1]),
+        )
+        for _, _, record in merged:
+            self._detect(record)

@@ -136,11 +136,12 @@ class TrainerWatchdog:
             message=f"{SKIPS_BEFORE_ROLLBACK} non-finite steps in a row",
             step=step,
         )
-        made = self.repairs.repair(cause, step)
+        made = self.repairs.rollback(cause, step) if self.repairs.budget_left > 0 else None
         if made is None:  # nothing to roll back to, or rolled back too often: stop
             self.watchdog.report([cause])
             self.control.request_stop("watchdog: nonfinite-loss")
         else:
+            self.repairs.done.append(made)
             self.watchdog._fan_out("on_action", made)
 
     # --- the repairer the Watchdog calls for `adjust` ---------------------------------------

@@ -121,6 +121,6 @@ def test_resume_keeps_the_history_and_says_nothing_twice(tiny_pair, tmp_path):
         resume=True,
         extra_state={"watchdog": resumed},
     )
-    assert [f.id for f in resumed.findings] == ["all-labels-masked"]  # kept, not repeated
+    assert [(f.id, f.step) for f in resumed.findings] == [("all-labels-masked", 2)]  # not again
     assert len(resumed.history) == 8  # 4 replayed + 4 new records
     assert all(math.isfinite(r["loss"]) for r in resumed.history)
