@@ -17,16 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import TrainerCallback
 
 from distill_doctor import records as keys
 from distill_doctor.events import EventLog
-from distill_doctor.findings import Finding
+from distill_doctor.findings import Finding, Severity
 from distill_doctor.postmortem.keys import map_metrics
 from distill_doctor.watchdog import probes
 from distill_doctor.watchdog.checks import planned_schedule
 from distill_doctor.watchdog.core import Watchdog
-from distill_doctor.watchdog.policy import Action, build_policy
+from distill_doctor.watchdog.policy import SCHEDULE_IDS, Action, build_policy
+from distill_doctor.watchdog.repairs import event
 
 IGNORE_INDEX = -100
 
@@ -81,6 +83,7 @@ class DoctorCallback(TrainerCallback):
         self._valid_in_step: Any = None  # device tensors: no sync until on_log
         self._masked_steps: Any = None
         self._hook: Any = None
+        self.model: Any = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -92,6 +95,8 @@ class DoctorCallback(TrainerCallback):
         self, args, state, control, model=None, optimizer=None, lr_scheduler=None, **kwargs
     ):
         self.watchdog.stopper = _TrainerStop(control)
+        self.watchdog.repairer = HfRepairs(args, state, optimizer, lr_scheduler)
+        self.model = model
         step = state.global_step
         found: list[Finding | None] = []
         if optimizer is not None and lr_scheduler is not None:
@@ -112,6 +117,20 @@ class DoctorCallback(TrainerCallback):
             self.sample = self._guard(probes.ParamSample, model)
             self._hook = model.register_forward_pre_hook(self._count_labels, with_kwargs=True)
         self.watchdog.report([f for f in found if f])
+        return control
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        """With `adjust` for non-finite values: a step whose gradients are not finite is
+        skipped (grads dropped, so the optimizer leaves every weight and its state alone).
+        This reads the gradient norm: one device sync per step, only under `adjust`."""
+        policy = self.watchdog.policy
+        adjusting = policy.action_for("grad-nonfinite", Severity.ERROR) is Action.ADJUST
+        if not adjusting or self.model is None:
+            return control
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.stack([g.norm() for g in grads]).norm()):
+            self.model.zero_grad(set_to_none=True)
+            self.watchdog._fan_out("on_action", self.watchdog.repairer.skip(state.global_step + 1))
         return control
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -180,6 +199,81 @@ class DoctorCallback(TrainerCallback):
         except Exception as error:  # noqa: BLE001 - the watchdog must not kill the run
             self.watchdog.report([watchdog_error(getattr(probe, "__name__", "probe"), error, None)])
             return None
+
+
+class HfRepairs:
+    """The repairs transformers allows from a callback: the schedule rebuilt in place (the
+    Trainer keeps its scheduler object, so its lambdas are swapped), a step skipped. A rollback
+    or a change of batch size needs the training loop, so those findings abort."""
+
+    def __init__(self, args: Any, state: Any, optimizer: Any, scheduler: Any) -> None:
+        self.args, self.state = args, state
+        self.optimizer = probes.inner_optimizer(optimizer) if optimizer is not None else None
+        self.scheduler = probes.inner_scheduler(scheduler) if scheduler is not None else None
+        self.done: list[dict[str, Any]] = []
+
+    def repair(self, finding: Finding, step: int) -> dict[str, Any] | None:
+        if finding.id in SCHEDULE_IDS:
+            return self._schedule(finding, step)
+        if finding.id in ("nonfinite-loss", "grad-nonfinite"):
+            return event(
+                "skip",
+                finding,
+                step,
+                {"update": "pending"},
+                {"update": "skipped"},
+                "the step's gradients were dropped before optimizer.step()",
+            )
+        return None
+
+    def skip(self, step: int) -> dict[str, Any]:
+        made = {
+            "action": "skip",
+            "finding": "grad-nonfinite",
+            "step": step,
+            "before": {"grad_norm": "non-finite"},
+            "after": {"update": "skipped"},
+            "what": "gradients dropped before optimizer.step()",
+        }
+        self.done.append(made)
+        return made
+
+    def _schedule(self, finding: Finding, step: int) -> dict[str, Any] | None:
+        from transformers import get_scheduler
+
+        scheduler, optimizer = self.scheduler, self.optimizer
+        if not isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR) or optimizer is None:
+            return None
+        total = self.state.max_steps
+        stand_in = torch.optim.SGD([torch.zeros(1)], lr=1.0)
+        intended = get_scheduler(
+            self.args.lr_scheduler_type,
+            stand_in,
+            num_warmup_steps=self.args.get_warmup_steps(total),
+            num_training_steps=total,
+        ).lr_lambdas[0]
+        now = optimizer.param_groups[0]["lr"]
+        peak = scheduler.base_lrs[0] or 1.0
+        start, from_epoch = now / peak, scheduler.last_epoch
+        ramp = max(1, (total - step) // 20)
+
+        def multiplier(e: int) -> float:
+            return start + (intended(e) - start) * min(1.0, (e - from_epoch) / ramp)
+
+        scheduler.lr_lambdas = [multiplier for _ in optimizer.param_groups]
+        made = event(
+            "adjust",
+            finding,
+            step,
+            {"lr": now},
+            {"schedule": f"the configured {self.args.lr_scheduler_type} over {total} steps"},
+            "the scheduler's lambdas swapped in place, ramping from the current LR",
+        )
+        self.done.append(made)
+        return made
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
 
 
 class _TrainerStop:

@@ -114,3 +114,18 @@ def test_healthy_run_raises_nothing(tmp_path):
         not (tmp_path / "events.jsonl").exists()
         or "finding" not in (tmp_path / "events.jsonl").read_text()
     )
+
+
+def test_adjust_rebuilds_a_too_short_schedule_and_the_run_trains_to_the_end(tmp_path):
+    def too_few(model, steps):
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        schedule = transformers.get_linear_schedule_with_warmup(optimizer, 0, steps // 4)
+        return optimizer, schedule
+
+    callback, trainer = run(tmp_path, steps=40, optimizers=too_few, on_error="adjust")
+    assert trainer.state.global_step == 40  # repaired, not stopped
+    lrs = [h["learning_rate"] for h in trainer.state.log_history if "learning_rate" in h]
+    assert min(lrs[:30]) > 0  # the broken schedule hit 0 at step 11
+    assert lrs[19] == pytest.approx(1e-3 * (1 - 19 / 40), rel=0.01)  # the configured decay
+    events = (tmp_path / "events.jsonl").read_text()
+    assert '"action": "adjust"' in events and '"finding": "lr-zero"' in events
