@@ -13,14 +13,14 @@ from typing import Literal
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Severity
 
-RuleKind = Literal["config", "stream"]
+RuleKind = Literal["config", "stream", "live"]
 FixAvailability = Literal["never", "sometimes", "always"]
 
 
 @dataclass(frozen=True)
 class RuleDoc:
     id: str  # kebab-case, never changes
-    code: str  # DD1xx config rules, DD2xx stream detectors
+    code: str  # DD1xx config rules, DD2xx stream detectors (DD24x: live-only checks)
     kind: RuleKind
     severity: Severity  # the default (worst usual) severity
     summary: str  # one line: what it detects
@@ -65,6 +65,7 @@ def _load_all() -> None:
     # Importing the packages registers their docs; neither imports torch.
     import distill_doctor.detectors  # noqa: F401
     import distill_doctor.rules  # noqa: F401
+    import distill_doctor.watchdog.checks  # noqa: F401
 
 
 def all_docs() -> list[RuleDoc]:

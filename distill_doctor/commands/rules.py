@@ -27,6 +27,7 @@ class ListFormat(str, Enum):
 class RuleKindName(str, Enum):
     config = "config"
     stream = "stream"
+    live = "live"
 
 
 def list_rules(

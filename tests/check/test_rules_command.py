@@ -12,7 +12,7 @@ def test_rules_json_lists_every_rule_and_detector(doctor):
     assert result.exit_code == 0
     listed = json.loads(result.stdout)["rules"]
     assert [r["id"] for r in listed] == [d.id for d in all_docs()]
-    assert {r["kind"] for r in listed} == {"config", "stream"}
+    assert {r["kind"] for r in listed} == {"config", "stream", "live"}
 
 
 def test_rules_kind_filter(doctor):
