@@ -6,14 +6,16 @@ Exit codes: 0 no error-severity finding, 1 error findings (with --fix: in the fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
 from distill_doctor.config.context import LoadedConfig, describe_context, load_context
-from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
+from distill_doctor.config.coverage import not_checked
+from distill_doctor.config.fix import FixOutcome, apply_fixes, check_fixable, write_fixed
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Finding, has_errors
 from distill_doctor.registry import all_docs
@@ -21,7 +23,7 @@ from distill_doctor.render.json import render_json
 from distill_doctor.render.sarif import render_sarif
 from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
 from distill_doctor.rules import run_rules
-from distill_doctor.rules.base import CheckContext
+from distill_doctor.rules.base import CheckContext, Dialect
 
 
 class OutputFormat(str, Enum):
@@ -30,13 +32,15 @@ class OutputFormat(str, Enum):
     sarif = "sarif"
 
 
-class DialectName(str, Enum):
-    native = "native"
-    hf = "hf"
+DialectName = Enum(  # type: ignore[misc]  # every dialect, spelled as --dialect takes it
+    "DialectName", {name: name for name in get_args(Dialect)}, type=str
+)
 
 
 def check(
-    config: Annotated[Path, typer.Argument(help="The training config (JSON) to check.")],
+    config: Annotated[
+        Path, typer.Argument(help="The training config (JSON or YAML; - reads stdin) to check.")
+    ],
     format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text for people, json, sarif for CI.")
     ] = OutputFormat.text,
@@ -62,9 +66,12 @@ def check(
         )
     options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
+    if output is not None:
+        check_fixable(loaded)
     findings = run_rules(ctx)
     fixed = fix_and_recheck(findings, ctx, loaded, output, options) if output else None
-    report = render(format, findings, describe_context(ctx, loaded), loaded, fixed)
+    context = Context(describe_context(ctx, loaded), not_checked(ctx))
+    report = render(format, findings, context, loaded, fixed)
     typer.echo(report, nl=False)
     remaining = fixed.remaining if fixed else findings
     raise typer.Exit(1 if has_errors(remaining) else 0)
@@ -84,10 +91,16 @@ def fix_and_recheck(
     return FixOutcome(output, result, run_rules(fixed_ctx))
 
 
+@dataclass(frozen=True)
+class Context:
+    lines: list[str]  # what the check knew and where each number came from
+    not_checked: list[str]  # what it could not check, and why
+
+
 def render(
     format: OutputFormat,
     findings: list[Finding],
-    ctx_lines: list[str],
+    context: Context,
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
@@ -99,13 +112,15 @@ def render(
         extra: dict[str, Any] = {
             "config": str(loaded.path),
             "dialect": loaded.dialect,
-            "context": ctx_lines,
+            "context": context.lines,
+            "not_checked": context.not_checked,
             "summary": summary_line(findings),
         }
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
-    report = render_text(findings, title=str(loaded.path), notes=ctx_lines, color=use_color())
+    notes = context.lines + [f"not checked: {line}" for line in context.not_checked]
+    report = render_text(findings, title=str(loaded.path), notes=notes, color=use_color())
     if fixed is not None:
         report += render_fix(fixed, color=use_color())
     return report
