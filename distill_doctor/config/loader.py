@@ -55,13 +55,17 @@ def did_you_mean(key: str, known: list[str]) -> str:
     synonym = SYNONYMS.get(key.lower())
     if synonym in known:
         return f" (did you mean {synonym!r}?)"
-    first_word = key.lower().split("_")[0]
     close = [
         name
         for name in difflib.get_close_matches(key, known, n=3, cutoff=0.75)
-        if name.split("_")[0] == first_word or len(key.split("_")) == 1
+        if same_word(key.lower().split("_")[0], name.split("_")[0])
     ]
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def same_word(typed: str, known: str) -> bool:
+    """`lerning` is `learning` misspelt; `lora` is not `local`."""
+    return difflib.SequenceMatcher(None, typed, known).ratio() >= 0.8
 
 
 def format_validation_error(
