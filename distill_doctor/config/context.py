@@ -62,8 +62,11 @@ class LoadedConfig:
 
 def model_spec(spec: str, config_dir: Path) -> str:
     """A model folder named relative to the config file is found from any working dir."""
-    beside = config_dir / spec
-    return str(beside) if not Path(spec).is_absolute() and beside.is_dir() else spec
+    try:
+        beside = config_dir / spec
+        return str(beside) if not Path(spec).is_absolute() and beside.is_dir() else spec
+    except OSError:  # no such folder can exist; resolve_model says why the name is wrong
+        return spec
 
 
 def resolve_models(parsed: ParsedConfig, config_dir: Path) -> dict[str, ModelFacts | None]:
