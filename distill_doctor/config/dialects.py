@@ -62,9 +62,11 @@ class ParsedConfig:
 def keys_to_judge(data: dict[str, Any]) -> list[str]:
     """The file's keys, with a native section's keys in place of its name (an object under
     a TrainingArguments key that takes one, such as `lr_scheduler_kwargs`, is no section)."""
-    keys: list[str] = []
+    keys = list(data)
     for key, value in data.items():
-        keys.extend(value if is_section(key, value) and key not in HF_OBJECT_KEYS else [key])
+        if isinstance(value, dict) and is_section(key, value) and key not in HF_OBJECT_KEYS:
+            keys.extend(value)
+            keys.remove(key)
     return keys
 
 

@@ -283,7 +283,8 @@ def trl_max_length(data: dict[str, Any], translation: Translation) -> None:
 
 def translate_hf(data: dict[str, Any]) -> Translation:
     """A TrainingArguments / TRL file: its own keys, and what TRL's extras say."""
-    translation = Translation(hf=dict(data), names={key: key for key in data})
+    known = {key: key for key in data if key in HF_KEYS}
+    translation = Translation(hf=dict(data), names=known)
     translation.run = trl_run_facts(data, translation.run)
     trl_max_length(data, translation)
     translation.unread = [key for key in data if key not in HF_KEYS]

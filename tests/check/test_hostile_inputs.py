@@ -222,15 +222,25 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 @pytest.mark.parametrize(
     "text,needle",
     [
-        ("a: " + "[" * 50_000 + "]" * 50_000, "nested deeper than"),
+        ("a: " + "[" * 100_000 + "]" * 100_000, "nested deeper than"),
         ("a:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 400)), "nested deeper than"),
         (ALIAS_BOMB, "alias bomb"),
+        ("a: &a [*a]\n", "nested deeper than"),  # a recursive alias
         ("a: !!binary aGVsbG8=\n", "binary data"),
         ("a: !!python/object:os.system {}\n", "invalid YAML"),
         ("key: [unclosed\n", "invalid YAML at line"),
         ("seed: " + "9" * 5000 + "\n", "cannot be read"),
     ],
-    ids=["deep-flow", "deep-block", "alias-bomb", "binary", "python-tag", "syntax", "huge-int"],
+    ids=[
+        "deep-flow",
+        "deep-block",
+        "alias-bomb",
+        "recursive-alias",
+        "binary",
+        "python-tag",
+        "syntax",
+        "huge-int",
+    ],
 )
 def test_yaml_that_cannot_be_a_config(doctor, tmp_path, text, needle):
     config = tmp_path / "config.yaml"
