@@ -263,6 +263,10 @@ def trl_run_facts(data: dict[str, Any], run: RunFacts) -> RunFacts:
         changes["weight_bits"] = 4
     elif data.get("load_in_8bit") is True:
         changes["weight_bits"] = 8
+    if data.get("gradient_checkpointing") is True:
+        changes["activation_checkpointing"] = True
+    if str(data.get("attn_implementation", "")).startswith(("flash_attention", "sdpa")):
+        changes["memory_efficient_attention"] = True
     processes = data.get("num_processes")
     if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0:
         changes["processes"] = processes

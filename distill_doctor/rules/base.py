@@ -49,6 +49,8 @@ class RunFacts:
     max_train_samples: int | None = None  # an upper bound on the dataset (max_samples)
     warmup_ratio: float | None = None  # warmup given as a share of the optimizer steps
     warmup_steps_fraction: float | None = None  # a warmup_steps below 1 (transformers 5 only)
+    activation_checkpointing: bool = False  # layers' activations recomputed in the backward
+    memory_efficient_attention: bool = False  # flash / SDPA: no s x s attention scores kept
 
 
 @dataclass(frozen=True)

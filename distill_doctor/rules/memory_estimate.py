@@ -70,13 +70,19 @@ def logits_memory(
     return memory
 
 
-def activation_memory(cfg: TrainConfig, model: ModelFacts) -> int:
+def activation_memory(cfg: TrainConfig, model: ModelFacts, run: RunFacts | None = None) -> int:
     """Activations the student keeps for its backward; the teacher runs under no_grad, so its
-    activations are freed layer by layer and do not add up."""
+    activations are freed layer by layer and do not add up. Flash/SDPA attention keeps no
+    s x s score matrix; with activation checkpointing each layer keeps only its input (2 bytes
+    per token and hidden unit) and one layer's activations are rebuilt at a time."""
+    run = run or RunFacts()
     s, b, h, a = cfg.max_length, cfg.batch_size, model.hidden_size, model.num_heads
     per_layer_16bit = s * b * h * ACTIVATION_BYTES_PER_TOKEN_HIDDEN
-    per_layer_16bit += ATTENTION_SCORE_BYTES * a * s * s * b
+    if not run.memory_efficient_attention:
+        per_layer_16bit += ATTENTION_SCORE_BYTES * a * s * s * b
     scale = training_bytes(cfg) / 2  # the constants are for 16-bit activations
+    if run.activation_checkpointing:
+        return int((model.num_layers * s * b * h * 2 + per_layer_16bit) * scale)
     return int(model.num_layers * per_layer_16bit * scale)
 
 
@@ -130,7 +136,7 @@ def peak_training_memory(
         "student_gradients": trainable * half,
         "optimizer_state": trainable * (ADAMW_MOMENTS + master),
         "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd).values()),
-        "activations": activation_memory(cfg, student),
+        "activations": activation_memory(cfg, student, run),
     }
     breakdown["total"] = sum(breakdown.values())
     return breakdown

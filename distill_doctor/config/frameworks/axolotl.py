@@ -108,8 +108,12 @@ def translate_adapter(data: dict[str, Any], tr: Translation) -> None:
         4 if data.get("load_in_4bit") is True else 8 if data.get("load_in_8bit") is True else None
     )
     targets = "all linear" if data.get("lora_target_linear") else data.get("lora_target_modules")
+    attention = str(data.get("attn_implementation", ""))
+    efficient = any(data.get(key) is True for key in ("flash_attention", "sdp_attention"))
     tr.run = replace(
         tr.run,
+        activation_checkpointing=data.get("gradient_checkpointing") is True,
+        memory_efficient_attention=efficient or attention.startswith(("flash", "sdpa")),
         adapter=adapter,
         adapter_rank=positive_int(data.get("lora_r")) if adapter else None,
         adapter_targets=str(targets) if adapter and targets is not None else None,

@@ -70,6 +70,13 @@ def translate(data: dict[str, Any]) -> Translation:
     for key, value in data.items():
         if key in HF_KEYS:
             tr.take(key, value, key)
+    tr.run = replace(
+        tr.run,
+        # LLaMA-Factory checkpoints activations unless told not to; its flash_attn "auto"
+        # picks SDPA or FlashAttention, both without the s x s attention scores.
+        activation_checkpointing=data.get("disable_gradient_checkpointing") is not True,
+        memory_efficient_attention=data.get("flash_attn", "auto") in ("auto", "fa2", "sdpa"),
+    )
     tr.take("max_length", data.get("cutoff_len"), "cutoff_len")
     tr.take_extra("student_model", text(data.get("model_name_or_path")), "model_name_or_path")
     translate_method(data, tr)

@@ -17,6 +17,7 @@ from typing import Any
 
 from distill_doctor.config.frameworks import is_number, positive_int, section, text
 from distill_doctor.config.hf import Translation
+from distill_doctor.rules.base import RunFacts
 
 NAME = "torchtune"
 SIGNATURE = frozenset(
@@ -79,7 +80,10 @@ def model_name(builder_path: str) -> str:
 
 
 def translate(data: dict[str, Any]) -> Translation:
-    tr = Translation()
+    checkpointing = data.get("enable_activation_checkpointing") is True
+    # torchtune's attention is PyTorch's scaled_dot_product_attention: no s x s scores kept
+    run = RunFacts(activation_checkpointing=checkpointing, memory_efficient_attention=True)
+    tr = Translation(run=run)
     tr.take("num_train_epochs", data.get("epochs"), "epochs")
     tr.take("per_device_train_batch_size", data.get("batch_size"), "batch_size")
     tr.take(
