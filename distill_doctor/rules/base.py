@@ -45,7 +45,6 @@ class RunFacts:
     weight_bits: int | None = None  # 4 or 8: the frozen base weights are quantized
     teacher_signal: TeacherSignal = "online"
     sampling_temperature: float | None = None
-    cross_tokenizer: bool = False  # ULD-style KD between different vocabularies
     max_train_samples: int | None = None  # an upper bound on the dataset (max_samples)
     warmup_ratio: float | None = None  # warmup given as a share of the optimizer steps
     warmup_steps_fraction: float | None = None  # a warmup_steps below 1 (transformers 5 only)
