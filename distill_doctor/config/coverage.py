@@ -47,6 +47,11 @@ def model_gaps(ctx: CheckContext) -> list[str]:
 
 def memory_gaps(ctx: CheckContext) -> list[str]:
     gaps = []
+    if ctx.run.rope_scaling:
+        gaps.append(
+            f"rope_scaling {ctx.run.rope_scaling}: the positions are scaled past the model's "
+            "config.json; the sequence length is not checked against them."
+        )
     if ctx.gpu is None:
         gaps.append("no --gpu: peak memory not compared with a GPU (pass --gpu T4, A100-80GB...).")
     if kd_in_play(ctx) and ctx.dialect != "native" and not ctx.is_given("max_length"):

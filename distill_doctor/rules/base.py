@@ -50,6 +50,7 @@ class RunFacts:
     warmup_steps_fraction: float | None = None  # a warmup_steps below 1 (transformers 5 only)
     activation_checkpointing: bool = False  # layers' activations recomputed in the backward
     memory_efficient_attention: bool = False  # flash / SDPA: no s x s attention scores kept
+    rope_scaling: str | None = None  # the file scales the model's positions (yarn, linear...)
 
 
 @dataclass(frozen=True)

@@ -220,3 +220,16 @@ def test_did_you_mean_only_between_same_meanings():
     assert did_you_mean("lora_rank", known) == ""
     assert "learning_rate" in did_you_mean("lerning_rate", known)
     assert "num_train_epochs" in did_you_mean("num_train_epoch", known)
+
+
+def test_llamafactory_rope_scaling_lifts_the_position_limit(write_yaml):
+    data = {
+        "model_name_or_path": "Qwen/Qwen2.5-7B-Instruct",
+        "stage": "sft",
+        "finetuning_type": "full",
+        "cutoff_len": 65536,
+    }
+    ctx, _ = load_context(write_yaml(data))
+    assert "sequence-length-exceeds-model" in ids(ctx)  # Instruct: 32,768 positions
+    ctx, _ = load_context(write_yaml({**data, "rope_scaling": "yarn"}))
+    assert "sequence-length-exceeds-model" not in ids(ctx) and ctx.run.rope_scaling == "yarn"

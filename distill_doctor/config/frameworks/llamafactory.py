@@ -76,6 +76,7 @@ def translate(data: dict[str, Any]) -> Translation:
         # picks SDPA or FlashAttention, both without the s x s attention scores.
         activation_checkpointing=data.get("disable_gradient_checkpointing") is not True,
         memory_efficient_attention=data.get("flash_attn", "auto") in ("auto", "fa2", "sdpa"),
+        rope_scaling=text(data.get("rope_scaling")),
     )
     tr.take("max_length", data.get("cutoff_len"), "cutoff_len")
     tr.take_extra("student_model", text(data.get("model_name_or_path")), "model_name_or_path")
