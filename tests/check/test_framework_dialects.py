@@ -3,6 +3,7 @@ means by them."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -233,3 +234,12 @@ def test_llamafactory_rope_scaling_lifts_the_position_limit(write_yaml):
     assert "sequence-length-exceeds-model" in ids(ctx)  # Instruct: 32,768 positions
     ctx, _ = load_context(write_yaml({**data, "rope_scaling": "yarn"}))
     assert "sequence-length-exceeds-model" not in ids(ctx) and ctx.run.rope_scaling == "yarn"
+
+
+def test_json_report_says_what_was_not_checked(doctor, write_yaml):
+    result = doctor("check", write_yaml(TORCHTUNE), "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["dialect"] == "torchtune"
+    assert any("--gpu" in line for line in report["not_checked"])
+    # max_steps_per_epoch x epochs gives the steps: no dataset size is missing
+    assert not any("--train-samples" in line for line in report["not_checked"])
