@@ -70,9 +70,12 @@ def read_document(path: str | Path, format: Format | None = None) -> ConfigDocum
     text = read_config_text(path)
     chosen = format or guess_format(path, text)
     warnings: list[str] = []
-    data = (
-        parse_yaml(text, path, warnings) if chosen == "yaml" else parse_json(text, path, warnings)
-    )
+    if chosen == "yaml":
+        data = parse_yaml(text, path, warnings)
+    elif format is None and path.suffix.lower() != ".json":
+        data, chosen = json_or_flow_yaml(text, path, warnings)
+    else:
+        data = parse_json(text, path, warnings)
     if not isinstance(data, dict):
         kind = JSON_TYPE_NAMES.get(type(data), "value")
         raise InputError(
@@ -80,6 +83,18 @@ def read_document(path: str | Path, format: Format | None = None) -> ConfigDocum
             "keys (key: value)."
         )
     return ConfigDocument(path, text, data, chosen, tuple(warnings[:MAX_WARNINGS]))
+
+
+def json_or_flow_yaml(text: str, path: Path, warnings: list[str]) -> tuple[Any, Format]:
+    """Stdin or a file without an extension that opens with `{`: JSON, or YAML's flow style
+    (`{lr: 1e-4}`); when neither reads, the JSON error is the one to show."""
+    try:
+        return parse_json(text, path, warnings), "json"
+    except InputError as json_error:
+        try:
+            return parse_yaml(text, path, warnings), "yaml"
+        except InputError:
+            raise json_error from None
 
 
 def guess_format(path: Path, text: str) -> Format:

@@ -259,3 +259,10 @@ def test_duplicate_yaml_keys_are_a_warning_with_the_line(doctor, tmp_path):
     config.write_text("output_dir: o\nlearning_rate: 1e-4\nlearning_rate: 5e-5\n")
     output = " ".join(doctor("check", config).output.split())
     assert "line 3: 'learning_rate' is set twice" in output
+
+
+def test_stdin_reads_yaml_flow_style_and_keeps_the_json_error_when_neither_reads():
+    done = run_doctor("check", "-", "--format", "json", stdin=b"{output_dir: o, warmup_ratio: 0.5}")
+    assert done.returncode == 0 and "warmup-too-long" in done.stdout.decode()
+    done = run_doctor("check", "-", stdin=b'{"output_dir": "o", ')
+    assert done.returncode == 2 and "invalid JSON at line 1, column 21" in done.stderr
