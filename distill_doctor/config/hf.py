@@ -19,13 +19,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill_doctor.config.hf_keys import HF_KEYS
-from distill_doctor.config.loader import did_you_mean, validate_config
+from distill_doctor.config.loader import validate_config
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import batches_per_epoch
+from distill_doctor.config.translation import Translation, unknown_keys_note
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import CheckContext, RunFacts
-
-MAX_LISTED = 12  # unknown keys named in the report; a 700k-key file gets a count, not a list
 
 # HF key -> canonical key, where the two mean the same thing.
 SAME_MEANING = {
@@ -75,30 +74,6 @@ SCHEDULERS = {
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 
 
-@dataclass
-class Translation:
-    """A framework's file said in TrainingArguments' terms, plus what those cannot say."""
-
-    hf: dict[str, Any] = field(default_factory=dict)  # values under TrainingArguments' names
-    names: dict[str, str] = field(default_factory=dict)  # TrainingArguments name -> file path
-    extra: dict[str, Any] = field(default_factory=dict)  # canonical keys (kd_weight, kd_top_k...)
-    extra_names: dict[str, str] = field(default_factory=dict)  # canonical key -> file path
-    run: RunFacts = field(default_factory=RunFacts)
-    notes: list[str] = field(default_factory=list)
-    unread: list[str] = field(default_factory=list)  # the file's keys no rule reads
-
-    def take(self, hf_key: str, value: Any, file_path: str) -> None:
-        """Record a value under its TrainingArguments name, if the file set one."""
-        if value is not None:
-            self.hf[hf_key] = value
-            self.names[hf_key] = file_path
-
-    def take_extra(self, key: str, value: Any, file_path: str) -> None:
-        if value is not None:
-            self.extra[key] = value
-            self.extra_names[key] = file_path
-
-
 @dataclass(frozen=True)
 class HfConfig:
     config: TrainConfig
@@ -107,18 +82,6 @@ class HfConfig:
     warmup_ratio: float | None  # the ratio the file gave, when warmup was a ratio
     notes: tuple[str, ...]
     run: RunFacts = field(default_factory=RunFacts)
-
-
-def unknown_keys_note(unknown: list[str], known: frozenset[str], what: str) -> str | None:
-    """One note on the keys no rule reads: the first few with a did-you-mean, then a count."""
-    if not unknown:
-        return None
-    listed = [f"{key!r}{did_you_mean(key, sorted(known))}" for key in unknown[:MAX_LISTED]]
-    more = f" and {len(unknown) - MAX_LISTED:,} more" if len(unknown) > MAX_LISTED else ""
-    return (
-        f"{len(unknown):,} key(s) that no {what} has, not checked: {', '.join(listed)}{more}. "
-        "HfArgumentParser raises on unknown keys unless the script allows extras; check them."
-    )
 
 
 def _number(data: dict[str, Any], key: str, source: str, minimum: float = 0) -> float:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from distill_doctor.config.frameworks import count, positive_int
-from distill_doctor.config.hf import Translation
+from distill_doctor.config.translation import Translation
 
 NAME = "accelerate"
 SIGNATURE = frozenset(

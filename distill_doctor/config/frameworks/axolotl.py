@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from distill_doctor.config.frameworks import count, is_number, positive_int, text
-from distill_doctor.config.hf import Translation
+from distill_doctor.config.translation import Translation
 
 NAME = "axolotl"
 SIGNATURE = frozenset(

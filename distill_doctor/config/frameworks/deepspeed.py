@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from distill_doctor.config.frameworks import positive_int, section
-from distill_doctor.config.hf import Translation
+from distill_doctor.config.translation import Translation
 
 NAME = "deepspeed"
 SIGNATURE = frozenset(

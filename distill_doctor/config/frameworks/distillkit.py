@@ -19,7 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from distill_doctor.config.frameworks import is_number, positive_int, section, text
-from distill_doctor.config.hf import Translation, trl_run_facts
+from distill_doctor.config.hf import trl_run_facts
+from distill_doctor.config.translation import Translation
 
 NAME = "distillkit"
 KD_FUNCTIONS = {"kl": "forward_kl", "reverse_kl": "reverse_kl", "jsd": "jsd"}

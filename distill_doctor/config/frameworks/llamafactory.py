@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import Any
 
 from distill_doctor.config.frameworks import count, is_number, positive_int, text
-from distill_doctor.config.hf import Translation, unknown_keys_note
 from distill_doctor.config.hf_keys import HF_KEYS
+from distill_doctor.config.translation import Translation, unknown_keys_note
 
 NAME = "llamafactory"
 SIGNATURE = frozenset(
