@@ -16,7 +16,7 @@ those two, cannot be told: guessing would check the wrong meaning of the same nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any, get_args
 
@@ -25,6 +25,7 @@ from distill_doctor.config.frameworks import (
     axolotl,
     deepspeed,
     distillkit,
+    is_number,
     llamafactory,
     torchtune,
     wandb,
@@ -32,7 +33,12 @@ from distill_doctor.config.frameworks import (
 from distill_doctor.config.hf import HfConfig, parse_translation, translate_hf
 from distill_doctor.config.hf_keys import HF_KEYS, HF_OBJECT_KEYS, TRL_ONLY
 from distill_doctor.config.loader import did_you_mean, validate_config
-from distill_doctor.config.native import flatten_sections, is_section
+from distill_doctor.config.native import (
+    GENERATION_SECTIONS,
+    flatten_sections,
+    generation_settings,
+    is_section,
+)
 from distill_doctor.config.schema import TrainConfig, config_keys
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import Dialect, RunFacts
@@ -65,8 +71,9 @@ def keys_to_judge(data: dict[str, Any]) -> list[str]:
     keys = list(data)
     for key, value in data.items():
         if isinstance(value, dict) and is_section(key, value) and key not in HF_OBJECT_KEYS:
-            keys.extend(value)
             keys.remove(key)
+            if key not in GENERATION_SECTIONS:  # sampling settings say nothing of the dialect
+                keys.extend(value)
     return keys
 
 
@@ -139,7 +146,13 @@ def parse_native_dialect(
     if train_samples is not None:
         values["train_samples"] = train_samples
     config = validate_config(values, source, paths)
-    return ParsedConfig("native", config, frozenset(values), paths)
+    notes, run = [], RunFacts()
+    for name, section in generation_settings(data).items():
+        temperature = section.get("temperature")
+        if is_number(temperature):
+            run = replace(run, sampling_temperature=float(temperature))
+        notes.append(f"{name}: generation settings (sampling), not KD training keys.")
+    return ParsedConfig("native", config, frozenset(values), paths, notes=tuple(notes), run=run)
 
 
 def parse_wandb(data: dict[str, Any], source: str, train_samples: int | None) -> ParsedConfig:

@@ -230,10 +230,17 @@ def trl_run_facts(data: dict[str, Any], run: RunFacts) -> RunFacts:
         changes["activation_checkpointing"] = True
     if str(data.get("attn_implementation", "")).startswith(("flash_attention", "sdpa")):
         changes["memory_efficient_attention"] = True
-    processes = data.get("num_processes")
+    if any(is_logits_file(key, value) for key, value in data.items()):
+        changes["teacher_signal"] = "offline"
+    processes = data.get("num_processes", data.get("world_size"))
     if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0:
         changes["processes"] = processes
     return replace(run, **changes)
+
+
+def is_logits_file(key: str, value: Any) -> bool:
+    """A precomputed teacher signal: `teacher_logits_path: logits/`, `logits_file: x.pt`."""
+    return "logits" in key and key.endswith(("_path", "_file", "_dir")) and bool(value)
 
 
 def trl_max_length(data: dict[str, Any], translation: Translation) -> None:

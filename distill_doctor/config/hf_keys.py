@@ -74,7 +74,7 @@ MODEL_DATA_LORA_KEYS = frozenset(
     use_bnb_nested_quant bnb_4bit_compute_dtype tokenizer_name_or_path cache_dir
     dataset_name dataset_config dataset_configs dataset_train_split dataset_test_split
     dataset_mixture dataset_streaming dataset_prompt_column gradient_checkpointing_use_reentrant
-    ignore_bias_buffers num_processes chat_template callbacks benchmarks wandb_entity
+    ignore_bias_buffers num_processes world_size chat_template callbacks benchmarks wandb_entity
     wandb_project wandb_run_group
     """.split()
 )

@@ -243,3 +243,25 @@ def test_json_report_says_what_was_not_checked(doctor, write_yaml):
     assert any("--gpu" in line for line in report["not_checked"])
     # max_steps_per_epoch x epochs gives the steps: no dataset size is missing
     assert not any("--train-samples" in line for line in report["not_checked"])
+
+
+def test_a_teachers_inference_temperature_is_no_kd_temperature(write_config, seed):
+    data = {**seed, "temperature": 2.0, "inference": {"temperature": 0.7, "top_p": 0.9}}
+    ctx, loaded = load_context(write_config(data))
+    assert ctx.config.temperature == 2.0 and ctx.run.sampling_temperature == 0.7
+    assert any("inference: generation settings" in note for note in loaded.notes)
+
+
+def test_a_logits_file_is_an_offline_teacher_and_world_size_divides_steps(write_config):
+    data = {
+        "output_dir": "o",
+        "teacher_model_name_or_path": "gpt2-medium",
+        "world_size": 4,
+        "teacher_logits_path": "logits/",
+        "max_length": 1024,
+        "model_name_or_path": "gpt2",
+    }
+    ctx, _ = load_context(write_config(data), train_samples=4000)
+    assert ctx.run.teacher_signal == "offline" and ctx.run.processes == 4
+    assert "full-vocab-kd-memory" not in ids(ctx)
+    assert ctx.planned_steps == 3 * 4000 // 4 // 8  # HF defaults: 3 epochs, batch 8
