@@ -22,6 +22,7 @@ DOC = RuleDoc(
     fix="Write the share as warmup_ratio (every version reads it) and drop warmup_steps.",
     fix_available="never",
     example='{"output_dir": "out", "warmup_steps": 0.1}',
+    keys=("warmup_steps",),
 )
 
 

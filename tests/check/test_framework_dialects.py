@@ -265,3 +265,12 @@ def test_a_logits_file_is_an_offline_teacher_and_world_size_divides_steps(write_
     assert ctx.run.teacher_signal == "offline" and ctx.run.processes == 4
     assert "full-vocab-kd-memory" not in ids(ctx)
     assert ctx.planned_steps == 3 * 4000 // 4 // 8  # HF defaults: 3 epochs, batch 8
+
+
+def test_dialect_option_lists_every_dialect():
+    from typing import get_args
+
+    from distill_doctor.commands.check import DialectName
+    from distill_doctor.rules.base import Dialect
+
+    assert [d.value for d in DialectName] == list(get_args(Dialect))
