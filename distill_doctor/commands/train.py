@@ -2,6 +2,8 @@
 
 torch and transformers are imported inside the command only: this module is imported by the
 CLI that `doctor check` and `doctor postmortem` run, and those must never load torch.
+Under `torchrun` every rank runs this command; rank 0 alone prints and writes the run
+directory (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from distill_doctor.config.native import flatten_sections
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 from distill_doctor.trainer.demo import demo_config_path
+from distill_doctor.trainer.faults import FAULTS, check_faults
 
-EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143}
+# rank-lost: 75 (EX_TEMPFAIL), "try again": resuming from the last checkpoint is the retry
+EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143, "rank-lost": 75}
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -104,8 +108,17 @@ def train(
     teacher: Annotated[str | None, typer.Option(help="Teacher folder or name.")] = None,
     student: Annotated[str | None, typer.Option(help="Student folder or name.")] = None,
     data: Annotated[str | None, typer.Option(help="Data: .txt, .jsonl or a dataset dir.")] = None,
+    inject: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Plant a fault on purpose: {', '.join(FAULTS)} (docs/distributed.md)."),
+    ] = None,
+    dist_timeout: Annotated[
+        float,
+        typer.Option(min=1, help="Under torchrun: seconds a collective waits for a lost rank."),
+    ] = 600.0,
 ) -> None:
-    """Distil a teacher into a student (no CONFIG: the bundled offline demo)."""
+    """Distil a teacher into a student (no CONFIG: the bundled offline demo). Under torchrun
+    (`torchrun --nproc-per-node N -m distill_doctor train ...`) it trains on N ranks."""
     overrides = parse_set(set_ or [])
     named = {
         "teacher_model": teacher,
@@ -115,30 +128,73 @@ def train(
     }
     overrides.update({key: value for key, value in named.items() if value is not None})
     cfg, source = resolve_config(config, resume, overrides)
-    run_dir = resume or run_dir or new_run_dir()
-    prepare_run_dir(run_dir, cfg, resume is not None)
 
+    from distill_doctor.trainer import distributed  # lazy: imports torch
+
+    console = Console(highlight=False, soft_wrap=True)
+    with distributed.process_group(cfg.device, dist_timeout) as here:
+        check_faults(inject or [], here.world_size)
+        # one run directory: rank 0's clock names it
+        run_dir = here.broadcast_object(resume or run_dir or new_run_dir())
+        try:
+            result, seconds = train_ranks(cfg, source, run_dir, resume, inject, here, console)
+        except distributed.RankLost as lost:
+            console.print(f"{lost} {last_checkpoint_line(run_dir)}", style="bold red")
+            raise typer.Exit(EXIT_CODES["rank-lost"]) from None
+    if here.is_main:
+        for line in summary_lines(result, seconds):
+            console.print(line)
+    if result.status != "completed":
+        if here.is_main:
+            again = "doctor train" if not here.enabled else "torchrun ... -m distill_doctor train"
+            console.print(
+                f"Stopped at step {result.state.step} ({result.stop_reason}); checkpoint saved. "
+                f"Resume with: {again} --resume {run_dir}"
+            )
+        raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
+
+
+def train_ranks(
+    cfg: Any,
+    source: str,
+    run_dir: Path,
+    resume: Path | None,
+    inject: list[str] | None,
+    here: Any,
+    console: Console,
+) -> tuple[Any, float]:
+    """This rank's training; rank 0 alone writes the run directory, prints and logs."""
     from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
     from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
 
-    console = Console(highlight=False, soft_wrap=True)
-    console.print(f"Config: {source} · run directory: {run_dir}")
-    observers = [
-        EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
-        TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
-        ProgressSink(console),
-    ]
+    observers: list[Any] = []
+    if here.is_main:
+        prepare_run_dir(run_dir, cfg, resume is not None)
+        ranks = f" · {here.world_size} ranks" if here.enabled else ""
+        console.print(f"Config: {source} · run directory: {run_dir}{ranks}")
+        observers = [
+            EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
+            TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
+            ProgressSink(console),
+        ]
     started = time.perf_counter()
     try:
-        result = run_training(cfg, run_dir, observers, resume=resume is not None)
+        result = run_training(
+            cfg, run_dir, observers, resume=resume is not None, inject=tuple(inject or ())
+        )
     except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
         console.print("Interrupted before training started; nothing to save.")
         raise typer.Exit(EXIT_CODES["SIGINT"]) from None
-    for line in summary_lines(result, time.perf_counter() - started):
-        console.print(line)
-    if result.status != "completed":
-        console.print(
-            f"Stopped at step {result.state.step} ({result.stop_reason}); checkpoint saved. "
-            f"Resume with: doctor train --resume {run_dir}"
-        )
-        raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
+    return result, time.perf_counter() - started
+
+
+def last_checkpoint_line(run_dir: Path) -> str:
+    from distill_doctor.trainer.checkpoint import complete_checkpoints  # lazy: imports torch
+
+    found = complete_checkpoints(run_dir / "checkpoints")
+    if not found:
+        return "No checkpoint was written; start the run again."
+    return (
+        f"The last checkpoint, {found[-1]}, is complete; resume every rank with "
+        f"`torchrun ... -m distill_doctor train --resume {run_dir}`."
+    )
