@@ -26,6 +26,7 @@ What a rank does (docs/distributed.md says it for users):
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import statistics
@@ -90,11 +91,18 @@ class Distributed:
 
     def wrap(self, student: torch.nn.Module) -> torch.nn.Module:
         """DDP around the student; it broadcasts rank 0's weights now, so every rank starts
-        from the same ones whatever it loaded."""
+        from the same ones whatever it loaded. A causal LM's buffers are constants (rotary
+        frequencies, masks): no broadcast before each forward, which would also make the
+        fast ranks wait inside the compute window that finds stragglers."""
         if not self.enabled:
             return student
+        ddp = torch.nn.parallel.DistributedDataParallel
+        # torch 2.13 renamed the option; 2.1-2.12 know only the old name
+        name = "forward_sync_buffers"
+        if name not in inspect.signature(ddp).parameters:
+            name = "broadcast_buffers"
         device_ids = [torch.cuda.current_device()] if self.cuda else None
-        return torch.nn.parallel.DistributedDataParallel(student, device_ids=device_ids)
+        return ddp(student, device_ids=device_ids, **{name: False})
 
     def local_batch(self, blocks: Blocks, global_indices: list[int]) -> dict[str, torch.Tensor]:
         """This rank's part of a global micro-batch (every world_size-th example)."""
