@@ -132,15 +132,15 @@ def train(
     from distill_doctor.trainer import distributed  # lazy: imports torch
 
     console = Console(highlight=False, soft_wrap=True)
-    with distributed.process_group(cfg.device, dist_timeout) as here:
-        check_faults(inject or [], here.world_size)
-        # one run directory: rank 0's clock names it
-        run_dir = here.broadcast_object(resume or run_dir or new_run_dir())
-        try:
+    run_dir = resume or run_dir or new_run_dir()
+    try:
+        with distributed.process_group(cfg.device, dist_timeout) as here:
+            check_faults(inject or [], here.world_size)
+            run_dir = here.broadcast_object(run_dir)  # one run directory: rank 0's clock names it
             result, seconds = train_ranks(cfg, source, run_dir, resume, inject, here, console)
-        except distributed.RankLost as lost:
-            console.print(f"{lost} {last_checkpoint_line(run_dir)}", style="bold red")
-            raise typer.Exit(EXIT_CODES["rank-lost"]) from None
+    except distributed.RankLost as lost:
+        console.print(f"{lost} {last_checkpoint_line(run_dir)}", style="bold red", markup=False)
+        raise typer.Exit(EXIT_CODES["rank-lost"]) from None
     if here.is_main:
         for line in summary_lines(result, seconds):
             console.print(line)

@@ -29,6 +29,7 @@ import contextlib
 import inspect
 import math
 import os
+import signal
 import statistics
 import time
 from collections.abc import Iterator
@@ -281,6 +282,8 @@ def process_group(device: str, timeout_s: float) -> Iterator[Distributed]:
     except RuntimeError as err:
         if not is_collective_failure(err):
             raise
+        # torchrun is terminating the job: say why before its SIGTERM ends this rank mid-line
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         first_line = str(err).strip().splitlines()[0][:300]
         raise RankLost(
             f"rank {here.rank} of {here.world_size} lost contact with the other ranks "
@@ -307,11 +310,15 @@ def check_resume(folder: Path, here: Distributed) -> None:
     """A checkpoint resumes on as many ranks as wrote it: the global batch, the data order and
     the per-rank RNG states all depend on the world size."""
     written_by = ckpt.read_state(folder).world_size
-    if written_by != here.world_size:
-        launch = f"torchrun --nproc-per-node {written_by} -m distill_doctor train --resume ..."
-        raise InputError(
-            f"{folder} was written by {written_by} rank(s); this run has {here.world_size}. "
-            f"Resume on {written_by} rank(s) (e.g. `{launch}`"
-            + ("" if written_by > 1 else ", or plain `doctor train --resume`")
-            + "), or start a new run."
-        )
+    if written_by == here.world_size:
+        return
+    how = (
+        "plain `doctor train --resume RUN_DIR`"
+        if written_by == 1
+        else f"`torchrun --nproc-per-node {written_by} -m distill_doctor train --resume RUN_DIR`"
+        f" (or {written_by} ranks over several nodes)"
+    )
+    raise InputError(
+        f"{folder} was written by {written_by} rank(s); this run has {here.world_size}. Resume "
+        f"it on {written_by} rank(s): {how}; or start a new run."
+    )
