@@ -72,7 +72,6 @@ class Distributed:
 
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     cuda: bool = False  # NCCL: collectives take CUDA tensors, the timer uses CUDA events
     _timer: list[Any] = field(default_factory=list)  # start and end of the compute window
 
@@ -253,7 +252,6 @@ def current() -> Distributed:
     return Distributed(
         rank=dist.get_rank(),
         world_size=dist.get_world_size(),
-        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
         cuda=dist.get_backend() == "nccl",
     )
 
