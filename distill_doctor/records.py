@@ -31,7 +31,8 @@ Keys (use these names, not synonyms; parsers map their formats onto them):
     rank_checksum_outlier   the rank whose checksum is furthest from the ranks' median
     rank_step_s_max / rank_step_s_median / rank_step_s_argmax
                             seconds each rank computes a step before it waits for the
-                            others: the slowest, the median over ranks, the slowest's rank
+                            others: the slowest, the median of the other ranks, the
+                            slowest's rank
     rank_mem_argmax         the rank with the most device memory in use
     nonfinite_ranks         the ranks whose own loss is NaN or Inf ("1", "0,3"); absent if none
 """

@@ -1,6 +1,7 @@
 """`straggler-rank`: one rank computes its steps far slower than the others, and every
 collective makes the whole job wait for it: N GPUs run at the speed of the slowest.
-The records time each rank's work before it waits for the others (`rank_step_s_*`).
+The records time each rank's work before it waits for the others (`rank_step_s_*`): the
+slowest rank, and the median of the others.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from distill_doctor.records import (
 )
 from distill_doctor.registry import RuleDoc, register
 
-# 1.5x the median: healthy ranks of one job agree within ~10-20% (same model, same batch
-# size). With two ranks the median is their mean, so the slow one must be 3x the other.
+# 1.5x the median of the other ranks: healthy ranks of one job agree within ~10-20% (same
+# model, same batch size).
 SLOW_FACTOR = 1.5
 MIN_GAP_S = 0.05  # below this a gap is scheduling jitter on tiny steps, not a straggler
 CONFIRM_RECORDS = 5  # the same rank, five records in a row: not a one-off checkpoint or GC

@@ -15,6 +15,7 @@ What a rank does (docs/distributed.md says it for users):
     micro-batch that steps synchronises gradients (`no_sync` on the others).
   * numbers: after each optimizer step one `all_gather` of a few floats per rank gives the
     global loss, tokens/s, the worst rank's memory and per-rank fields (`combine_rows`).
+    Evaluation is sharded the same way, and the ranks' per-token means combined.
   * stops: once per optimizer step the ranks all-reduce their stop flags: a stop asked on any
     rank (a signal, the watchdog) stops every rank after the same step.
   * files: rank 0 alone prints, logs and writes the checkpoint (once, with every rank's RNG
@@ -46,6 +47,7 @@ from distill_doctor.errors import InputError
 from distill_doctor.records import Record
 from distill_doctor.trainer import checkpoint as ckpt
 from distill_doctor.trainer.data import IGNORE_INDEX, Blocks
+from distill_doctor.trainer.evaluate import perplexity
 from distill_doctor.trainer.hooks import TrainControl
 
 # Summed over ranks: each rank's loss is its share of the global per-token mean, and each
@@ -178,6 +180,18 @@ class Distributed:
         dist.all_gather(rows, mine)
         return combine_rows(record, [r.tolist() for r in rows])
 
+    def combine_eval(self, results: dict[str, float], tokens: int) -> dict[str, float]:
+        """The ranks' eval means (each over its `tokens` valid tokens) as one mean per metric
+        over all of them, and the perplexity of the combined CE."""
+        if not self.enabled:
+            return results
+        names = sorted(k for k in results if k != "ppl")
+        mine = self._tensor([tokens] + [results[name] * tokens for name in names])
+        dist.all_reduce(mine)
+        total, *sums = mine.tolist()
+        combined = {name: value / max(total, 1) for name, value in zip(names, sums, strict=True)}
+        return {**combined, "ppl": perplexity(combined["ce"])}
+
     def agree_stop(self, control: TrainControl) -> bool:
         """True on every rank when any rank asked to stop; each rank's control then holds the
         first reason by rank order (its own, if it had one)."""
@@ -228,9 +242,11 @@ def combine_rows(record: Record, rows: list[list[float]]) -> Record:
             )
     seconds = [row[STEP_S] for row in rows]
     if all(math.isfinite(s) for s in seconds):
-        out[keys.RANK_STEP_S_MAX] = max(seconds)
-        out[keys.RANK_STEP_S_MEDIAN] = statistics.median(seconds)
-        out[keys.RANK_STEP_S_ARGMAX] = seconds.index(max(seconds))
+        slowest = seconds.index(max(seconds))
+        others = seconds[:slowest] + seconds[slowest + 1 :]
+        out[keys.RANK_STEP_S_MAX] = seconds[slowest]
+        out[keys.RANK_STEP_S_MEDIAN] = statistics.median(others)  # what the slowest is held to
+        out[keys.RANK_STEP_S_ARGMAX] = slowest
     used = [row[MEM_USED] for row in rows]
     if all(math.isfinite(u) for u in used):
         worst = used.index(max(used))

@@ -17,6 +17,7 @@ the optimizer. Observers (see `hooks`) receive every number; this module prints 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import time
@@ -229,12 +230,16 @@ def setup(cfg: TrainConfig, device: torch.device) -> Run:
 
 
 def run_eval(run: Run) -> dict[str, float]:
-    cfg, device = run.cfg, run.device
-    batches = (
+    """Under torchrun each rank evaluates its share of every (global) eval batch, and the
+    ranks' per-token means are combined: the numbers of one process with the global batch."""
+    cfg, device, here = run.cfg, run.device, run.dist
+    global_batch = cfg.batch_size * here.world_size
+    take = functools.partial(here.local_batch, run.held_out)
+    batches = [
         {k: v.to(device) for k, v in b.items()}
-        for b in eval_batches(run.held_out, cfg.batch_size, cfg.eval_max_batches)
-    )
-    return evaluate(
+        for b in eval_batches(run.held_out, global_batch, cfg.eval_max_batches, take)
+    ]
+    results = evaluate(
         run.student,
         run.teacher,
         run.loss,
@@ -242,6 +247,7 @@ def run_eval(run: Run) -> dict[str, float]:
         lambda model, batch: model_forward(model, batch, run.loss),
         run.autocast,
     )
+    return here.combine_eval(results, sum(count_valid_tokens(b["labels"]) for b in batches))
 
 
 def epoch_groups(run: Run, epoch: int, start: int) -> list[list[dict]]:

@@ -82,12 +82,12 @@ def test_straggler_that_moves_between_ranks_restarts_the_count():
 
 
 def test_two_ranks_one_far_slower():
-    two = [
+    two = [  # with two ranks the median of the others is the other rank
         {"step": s, "rank_step_s_max": 0.35, "rank_step_s_median": 0.2, "rank_step_s_argmax": 1}
         for s in range(1, 10)
     ]
-    assert [f.evidence["rank"] for f in run_one(StragglerRank, two)] == [1]  # 0.35 vs 0.05
-    close = [{**r, "rank_step_s_max": 0.22} for r in two]  # 0.22 vs 0.18: healthy jitter
+    assert [f.evidence["rank"] for f in run_one(StragglerRank, two)] == [1]
+    close = [{**r, "rank_step_s_max": 0.24} for r in two]  # 20% slower: healthy jitter
     assert run_one(StragglerRank, close) == []
 
 

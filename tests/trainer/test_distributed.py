@@ -63,7 +63,7 @@ def test_rank_zero_record_sums_shares_and_names_the_odd_ranks():
     assert out["tokens_per_s"] == 400.0 and out["world_size"] == 4
     assert out["rank_checksum_spread"] == 0.5 and out["rank_checksum_outlier"] == 2
     assert out["rank_step_s_max"] == 0.5 and out["rank_step_s_argmax"] == 2
-    assert out["rank_step_s_median"] == pytest.approx(0.115)
+    assert out["rank_step_s_median"] == 0.11  # of the other ranks: 0.10, 0.11, 0.12
     assert (out["mem_used_bytes"], out["mem_total_bytes"], out["rank_mem_argmax"]) == (5e9, 8e9, 1)
     assert "loss_kd" not in out  # a component this run does not have stays absent
 

@@ -72,20 +72,23 @@ def standalone(files: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def events_of(run_dir: Path, kind: str) -> list[dict]:
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return [e for e in map(json.loads, filter(str.strip, lines)) if e["type"] == kind]
+
+
 def metrics(run_dir: Path) -> dict[int, dict]:
     """The last metrics event of each step (a resumed run appends to the log)."""
-    lines = (run_dir / "events.jsonl").read_text().splitlines()
-    events = [json.loads(line) for line in lines if line.strip()]
-    return {e["step"]: e for e in events if e["type"] == "metrics"}
+    return {e["step"]: e for e in events_of(run_dir, "metrics")}
 
 
 @pytest.fixture(scope="module")
-def one_process(files, tmp_path_factory) -> dict[int, dict]:
-    """The reference: one process, batch_size 4 = 2 ranks x 2."""
+def one_process(files, tmp_path_factory) -> Path:
+    """The reference run: one process, batch_size 4 = 2 ranks x 2."""
     run_dir = tmp_path_factory.mktemp("one") / "run"
     result = CliRunner().invoke(app, train_args(files, run_dir, 4))
     assert result.exit_code == 0, result.output
-    return metrics(run_dir)
+    return run_dir
 
 
 def assert_same_training(got: dict[int, dict], expected: dict[int, dict], steps) -> None:
@@ -124,15 +127,17 @@ def test_two_ranks_train_exactly_like_one_process(files, one_process, tmp_path):
     output = launcher.communicate(timeout=300)[0]
     assert launcher.returncode == 0, output
 
-    got = metrics(run_dir)
-    assert sorted(got) == sorted(one_process) == list(range(1, STEPS + 1))
-    assert_same_training(got, one_process, range(1, STEPS + 1))
+    got, reference = metrics(run_dir), metrics(one_process)
+    assert sorted(got) == sorted(reference) == list(range(1, STEPS + 1))
+    assert_same_training(got, reference, range(1, STEPS + 1))
     assert got[STEPS]["valid_tokens"] < got[1]["valid_tokens"]  # the short last micro-batch
+    evals, expected = events_of(run_dir, "eval"), events_of(one_process, "eval")
+    for key in ("eval_loss", "eval_ce", "eval_ppl", "teacher_ce"):  # sharded over the ranks
+        assert [e[key] for e in evals] == pytest.approx([e[key] for e in expected], rel=1e-5)
     assert all(r["world_size"] == 2 and r["rank_checksum_spread"] == 0.0 for r in got.values())
     # rank 0 alone prints, logs and saves: one header, one run event, one checkpoint
     assert output.count("Config:") == 1 and "· 2 ranks" in output
-    events = (run_dir / "events.jsonl").read_text().splitlines()
-    assert [json.loads(e)["world_size"] for e in events if '"type": "run"' in e] == [2]
+    assert [e["world_size"] for e in events_of(run_dir, "run")] == [2]
     [checkpoint] = complete_checkpoints(run_dir / "checkpoints")
     assert checkpoint.name == f"step-{STEPS:06d}" and read_state(checkpoint).world_size == 2
     trainer_state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
@@ -211,4 +216,5 @@ def test_stop_and_kill_on_one_rank_then_resume_on_two(files, one_process, tmp_pa
     assert stopped < read_state(last).step < STEPS
     assert load_file(last / "model.safetensors") and not list(last.parent.glob(".tmp-*"))
     # the resume went on exactly as the uninterrupted single process did
-    assert_same_training(metrics(run_dir), one_process, range(1, read_state(last).step + 1))
+    steps = range(1, read_state(last).step + 1)
+    assert_same_training(metrics(run_dir), metrics(one_process), steps)
