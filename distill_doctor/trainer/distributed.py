@@ -14,7 +14,7 @@ What a rank does (docs/distributed.md says it for users):
     the backward multiplies by world_size so that the average is that sum. Only the
     micro-batch that steps synchronises gradients (`no_sync` on the others).
   * numbers: after each optimizer step one `all_gather` of a few floats per rank gives the
-    global loss, tokens/s, the worst rank's memory and per-rank fields (`combine_rows`).
+    global loss, tokens/s, the worst rank's memory and per-rank fields (`rank_record`).
     Evaluation is sharded the same way, and the ranks' per-token means combined.
   * stops: once per optimizer step the ranks all-reduce their stop flags: a stop asked on any
     rank (a signal, the watchdog) stops every rank after the same step.
@@ -31,7 +31,6 @@ import inspect
 import math
 import os
 import signal
-import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,20 +41,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from distill_doctor import records as keys
 from distill_doctor.errors import InputError
 from distill_doctor.records import Record
 from distill_doctor.trainer import checkpoint as ckpt
 from distill_doctor.trainer.data import IGNORE_INDEX, Blocks
 from distill_doctor.trainer.evaluate import perplexity
 from distill_doctor.trainer.hooks import TrainControl
-
-# Summed over ranks: each rank's loss is its share of the global per-token mean, and each
-# rank's tokens/s is its part of the job's throughput.
-SUMMED = (keys.LOSS, *(keys.LOSS_PREFIX + n for n in ("ce", "kd", "feature", "attention")))
-SUMMED += (keys.TOKENS_PER_S,)
-# One row per rank in the all_gather: the summed values, then these.
-CHECKSUM, STEP_S, MEM_USED, MEM_TOTAL = range(len(SUMMED), len(SUMMED) + 4)
+from distill_doctor.trainer.rank_record import combine_rows, rank_row
 
 
 class RankLost(Exception):
@@ -172,10 +164,7 @@ class Distributed:
         """Rank 0's record from every rank's (each rank gets the same result)."""
         if not self.enabled:
             return record
-        row = [_number(record.get(key)) for key in SUMMED]
-        row += [_number(record.get(keys.CHECKSUM)), self.compute_seconds()]
-        row += [_number(record.get(keys.MEM_USED)), _number(record.get(keys.MEM_TOTAL))]
-        mine = self._tensor(row)
+        mine = self._tensor(rank_row(record, self.compute_seconds()))
         rows = [torch.empty_like(mine) for _ in range(self.world_size)]
         dist.all_gather(rows, mine)
         return combine_rows(record, [r.tolist() for r in rows])
@@ -219,43 +208,6 @@ class Distributed:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
-
-
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) else math.nan
-
-
-def combine_rows(record: Record, rows: list[list[float]]) -> Record:
-    """`record` (this rank's) with the ranks' `rows` (one per rank, in rank order) folded in."""
-    out = dict(record)
-    out[keys.WORLD_SIZE] = len(rows)
-    for i, key in enumerate(SUMMED):
-        if key in record:
-            out[key] = sum(row[i] for row in rows)
-    checksums = [row[CHECKSUM] for row in rows]
-    if all(math.isfinite(c) for c in checksums):
-        middle = statistics.median(checksums)
-        out[keys.RANK_CHECKSUM_SPREAD] = spread = max(checksums) - min(checksums)
-        if spread > 0:  # ties (two ranks) go to the higher rank: rank 0's weights get saved
-            out[keys.RANK_CHECKSUM_OUTLIER] = max(
-                range(len(rows)), key=lambda r: (abs(checksums[r] - middle), r)
-            )
-    seconds = [row[STEP_S] for row in rows]
-    if all(math.isfinite(s) for s in seconds):
-        slowest = seconds.index(max(seconds))
-        others = seconds[:slowest] + seconds[slowest + 1 :]
-        out[keys.RANK_STEP_S_MAX] = seconds[slowest]
-        out[keys.RANK_STEP_S_MEDIAN] = statistics.median(others)  # what the slowest is held to
-        out[keys.RANK_STEP_S_ARGMAX] = slowest
-    used = [row[MEM_USED] for row in rows]
-    if all(math.isfinite(u) for u in used):
-        worst = used.index(max(used))
-        out[keys.MEM_USED], out[keys.MEM_TOTAL] = used[worst], rows[worst][MEM_TOTAL]
-        out[keys.RANK_MEM_ARGMAX] = worst
-    bad = [str(r) for r, row in enumerate(rows) if not math.isfinite(row[SUMMED.index(keys.LOSS)])]
-    if bad:
-        out[keys.NONFINITE_RANKS] = ",".join(bad)
-    return out
 
 
 # --- the process group --------------------------------------------------------------------

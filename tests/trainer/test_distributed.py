@@ -11,14 +11,9 @@ from train_helpers import tiny_config, write_corpus
 from distill_doctor.errors import InputError
 from distill_doctor.trainer import loop
 from distill_doctor.trainer.data import IGNORE_INDEX, Blocks, epoch_batches
-from distill_doctor.trainer.distributed import (
-    SUMMED,
-    Distributed,
-    check_resume,
-    combine_rows,
-    is_collective_failure,
-)
+from distill_doctor.trainer.distributed import Distributed, check_resume, is_collective_failure
 from distill_doctor.trainer.faults import DESYNC_DELTA, Faults, check_faults
+from distill_doctor.trainer.rank_record import combine_rows, rank_row
 
 
 def numbered_blocks(n: int) -> Blocks:
@@ -44,10 +39,12 @@ def test_a_rank_left_without_examples_runs_a_masked_one():
     assert part["input_ids"].shape == (1, 4) and (part["labels"] == IGNORE_INDEX).all()
 
 
-def row(loss=1.0, checksum=10.0, seconds=0.1, mem=(-math.inf, -math.inf)) -> list[float]:
-    values = {key: math.nan for key in SUMMED}
-    values.update({"loss": loss, "loss_ce": 2 * loss, "tokens_per_s": 100.0})
-    return [values[key] for key in SUMMED] + [checksum, seconds, *mem]
+def row(loss=1.0, checksum=10.0, seconds=0.1, mem=None) -> list[float]:
+    """A rank's row as `rank_row` makes it from that rank's record (CPU: no memory)."""
+    record = {"loss": loss, "loss_ce": 2 * loss, "tokens_per_s": 100.0, "checksum": checksum}
+    if mem is not None:
+        record.update(mem_used_bytes=mem[0], mem_total_bytes=mem[1])
+    return rank_row(record, seconds)
 
 
 def test_rank_zero_record_sums_shares_and_names_the_odd_ranks():
