@@ -62,16 +62,18 @@ class StragglerRank:
         if not self.streak.observe(slow, step_of(record)):
             return []
         first, world = self.streak.first_step, finite(record, WORLD_SIZE)
-        ranks = f" over {int(world)} ranks" if world is not None else ""
         ratio = slowest / median if median > 0 else None
-        times = f" ({ratio:.1f}x)" if ratio is not None else ""
+        notes = ([f"{ratio:.1f}x"] if ratio is not None else []) + (
+            [f"{int(world)} ranks"] if world is not None else []
+        )
+        noted = f" ({', '.join(notes)})" if notes else ""
         return [
             emit(
                 DOC,
                 first,
-                f"Rank {self.rank} takes {slowest:.3g} s per step vs a median of {median:.3g} s"
-                f"{ranks}{times} for {CONFIRM_RECORDS} records from step "
-                f"{first}: every other rank waits for it.",
+                f"Rank {self.rank} takes {slowest:.3g} s per step, the other ranks a median of "
+                f"{median:.3g} s{noted}, for {CONFIRM_RECORDS} records from step {first}: "
+                "every other rank waits for it.",
                 {
                     "rank": self.rank,
                     "step_s": slowest,
