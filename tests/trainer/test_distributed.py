@@ -12,7 +12,7 @@ from distill_doctor.errors import InputError
 from distill_doctor.trainer import loop
 from distill_doctor.trainer.data import IGNORE_INDEX, Blocks, epoch_batches
 from distill_doctor.trainer.distributed import Distributed, check_resume, is_collective_failure
-from distill_doctor.trainer.faults import DESYNC_DELTA, Faults, check_faults
+from distill_doctor.trainer.faults import DESYNC_DELTA, Faults
 from distill_doctor.trainer.rank_record import combine_rows, rank_row
 
 
@@ -94,17 +94,18 @@ def test_a_checkpoint_resumes_on_as_many_ranks_as_wrote_it(tiny_pair, tmp_path):
 
 
 def test_inject_names_are_checked_and_act_on_the_last_rank_only():
-    with pytest.raises(InputError, match="no such fault; known faults: rank-desync, straggler"):
-        check_faults(["nan"], world_size=2)
+    two = [Distributed(rank=r, world_size=2) for r in range(2)]
+    with pytest.raises(InputError, match="unknown fault; known faults: .*rank-desync, straggler"):
+        Faults.parse(["nan"], two[0])
     with pytest.raises(InputError, match="needs several ranks"):
-        check_faults(["rank-desync"], world_size=1)
-    check_faults(["rank-desync", "straggler"], world_size=2)
+        Faults.parse(["rank-desync"], Distributed(rank=0, world_size=1))
+    assert Faults.parse(["rank-desync", "straggler"], two[1]).names == {"rank-desync", "straggler"}
 
     model = torch.nn.Linear(2, 2)
     before = model.weight.detach().clone()
-    Faults(("rank-desync",), rank=0, world_size=2).before_step(model, 1)
+    Faults.parse(["rank-desync"], two[0]).before_step(model, 1)
     assert torch.equal(model.weight, before)  # rank 0 stays the healthy reference
-    last = Faults(("rank-desync",), rank=1, world_size=2)
+    last = Faults.parse(["rank-desync"], two[1])
     for steps_done in range(4):
         last.before_step(model, steps_done)
     assert (model.weight - before).abs().sum().item() == pytest.approx(DESYNC_DELTA)  # once
