@@ -61,6 +61,9 @@ class TrainConfig(BaseModel):
     kd_scale_t2: bool = True  # multiply KD by T^2 as DistilBERT does (TRL and Liger do not)
     kd_top_k: PositiveInt | None = None  # None: KD over the full vocabulary
     kd_top_k_mode: Literal["renormalize", "tail"] = "tail"
+    kd_jsd_beta: float = Field(0.5, gt=0, lt=1)  # jsd's weight on the teacher; 0.5: symmetric
+    # Rows (tokens) the KD/CE loss upcasts at a time; None: ~2 MiB of fp32 per chunk buffer
+    kd_chunk_size: PositiveInt | None = None
     ce_weight: NonNegativeFloat = 0.5
     kd_weight: NonNegativeFloat = 0.5
     feature_weight: NonNegativeFloat = 0.0
