@@ -13,6 +13,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt
 
 LayerPairs = list[tuple[int, int]]
+# fp32 elements per chunk buffer of the chunked KD/CE loss (~2 MiB): small enough that a
+# chunk's handful of buffers stays in cache, large enough that per-chunk overhead is noise
+# (benchmarks/kd_loss.py). Here, torch-free, because `doctor check`'s estimate counts it too.
+KD_CHUNK_ELEMENTS = 1 << 19
 
 
 class TrainConfig(BaseModel):
@@ -62,7 +66,7 @@ class TrainConfig(BaseModel):
     kd_top_k: PositiveInt | None = None  # None: KD over the full vocabulary
     kd_top_k_mode: Literal["renormalize", "tail"] = "tail"
     kd_jsd_beta: float = Field(0.5, gt=0, lt=1)  # jsd's weight on the teacher; 0.5: symmetric
-    # Rows (tokens) the KD/CE loss upcasts at a time; None: ~2 MiB of fp32 per chunk buffer
+    # Rows (tokens) the KD/CE loss upcasts at a time; None: KD_CHUNK_ELEMENTS // vocab
     kd_chunk_size: PositiveInt | None = None
     ce_weight: NonNegativeFloat = 0.5
     kd_weight: NonNegativeFloat = 0.5

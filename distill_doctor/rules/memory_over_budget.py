@@ -33,8 +33,11 @@ DOC = RuleDoc(
 
 
 def _estimate(ctx: CheckContext, cfg: TrainConfig) -> dict[str, int]:
+    """A native config runs on distill_doctor's trainer (chunked logits loss); a Hugging Face
+    one on a script whose loss is, most likely, the straightforward one."""
     with_kd = kd_in_play(ctx)
-    return peak_training_memory(cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd)
+    chunked = ctx.dialect == "native"
+    return peak_training_memory(cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd, chunked)
 
 
 def _smaller_batch_patch(ctx: CheckContext, budget: float) -> dict[str, int] | None:

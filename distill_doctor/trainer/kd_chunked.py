@@ -26,14 +26,16 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from distill_doctor.config.schema import KD_CHUNK_ELEMENTS
+
 # Stands in for log(0) in the top-k tail bucket: exp(-1e4) is exactly 0 in fp32, and unlike
 # -inf it keeps 0 * (log p - log q) at 0 instead of NaN.
 LOG_ZERO = -1e4
 # The smallest normal fp32: a JSD mixture below it holds no mass worth a log.
 TINY = torch.finfo(torch.float32).tiny
-# fp32 elements per chunk buffer (~2 MiB): small enough that a chunk's handful of buffers
-# stays in cache, large enough that per-chunk overhead is noise (benchmarks/kd_loss.py).
-CHUNK_ELEMENTS = 1 << 19
+# Below this tail mass some of its tokens' probabilities may have underflowed fp32 (1e-38):
+# such rows take the exact, slower logsumexp path.
+THIN_TAIL = 1e-20
 
 
 @dataclass(frozen=True)
@@ -69,20 +71,38 @@ class LogitsLoss(NamedTuple):
     kd: Tensor
 
 
-def divergence_terms(lp: Tensor, lq: Tensor, kind: str, beta: float, with_grad: bool):
-    """Summed divergence between teacher log-probs `lp` and student log-probs `lq` over the
-    last dim, and H = dL/dlq shifted to sum to 0 per row (None without `with_grad`)."""
+class Dist(NamedTuple):
+    """A distribution over the last dim, as probabilities and as log-probabilities."""
+
+    probs: Tensor
+    log_probs: Tensor
+
+
+def from_logits(z: Tensor) -> Dist:
+    """softmax(z) and log_softmax(z) for one exp per element: the log-normaliser is read off
+    the softmax at each row's largest logit, where the probability is at least 1/V."""
+    probs = z.softmax(-1)
+    top, where = z.max(-1, keepdim=True)
+    log_norm = top - probs.gather(-1, where).log()
+    return Dist(probs, z - log_norm)
+
+
+def from_log_probs(log_probs: Tensor) -> Dist:
+    return Dist(log_probs.exp(), log_probs)
+
+
+def divergence_terms(teacher: Dist, student: Dist, kind: str, beta: float, with_grad: bool):
+    """Summed divergence between the teacher's p and the student's q over the last dim, and
+    H = dL/dlog q shifted to sum to 0 per row (None without `with_grad`)."""
+    (p, lp), (q, lq) = teacher, student
     if kind == "forward_kl":
-        p = lp.exp()
         loss = (p * (lp - lq)).sum()
-        return loss, (lq.exp().sub_(p) if with_grad else None)
+        return loss, (q - p if with_grad else None)
     if kind == "reverse_kl":
-        q = lq.exp()
         diff = lq - lp
         rows = (q * diff).sum(-1, keepdim=True)
         return rows.sum(), (diff.sub_(rows).mul_(q) if with_grad else None)
     if kind == "jsd":
-        p, q = lp.exp(), lq.exp()
         log_mix = (beta * p + (1.0 - beta) * q).clamp_(min=TINY).log_()
         kl_p = (p * (lp - log_mix)).sum()
         student_diff = lq - log_mix
@@ -94,13 +114,36 @@ def divergence_terms(lp: Tensor, lq: Tensor, kind: str, beta: float, with_grad: 
     raise ValueError(f"unknown kd_loss {kind!r}")
 
 
-def tail_buckets(z: Tensor, ids: Tensor) -> tuple[Tensor, Tensor]:
-    """The k log-probs at `ids` plus log(1 - their mass), from tempered logits `z`, and the
-    log-probs `z - logsumexp(z)`. The tail is a logsumexp over the other tokens (exact when
-    the top k hold nearly everything); k == V leaves no tail, and LOG_ZERO stands in."""
-    log_probs = z - z.logsumexp(-1, keepdim=True)
-    tail = log_probs.scatter(-1, ids, float("-inf")).logsumexp(-1, keepdim=True)
-    return torch.cat([log_probs.gather(-1, ids), tail.clamp_(min=LOG_ZERO)], -1), log_probs
+def tail_buckets(z: Tensor, full: Dist, ids: Tensor) -> tuple[Tensor, Tensor]:
+    """The k log-probs at `ids` plus log(1 - their mass) (`[c, k + 1]`), from tempered logits
+    `z` and their distribution `full`, and which rows have a thin tail (`[c, 1]` bool).
+
+    The tail mass is a sum of the other tokens' probabilities, never 1 - sum(top k), which
+    rounds to 0 when the top k hold nearly everything. Where it is below THIN_TAIL (some of
+    its terms may have underflowed) a logsumexp over the other logits gives it exactly; k == V
+    leaves no tail, and LOG_ZERO stands in."""
+    tail_mass = full.probs.scatter(-1, ids, 0.0).sum(-1, keepdim=True)
+    thin = tail_mass < THIN_TAIL
+    tail = tail_mass.log_()
+    if thin.any():
+        rows = thin.squeeze(1).nonzero().squeeze(1)
+        log_norm = z[rows, :1] - full.log_probs[rows, :1]
+        masked = z[rows].scatter_(-1, ids[rows], float("-inf"))
+        tail[rows] = masked.logsumexp(-1, keepdim=True) - log_norm
+    picked = full.log_probs.gather(-1, ids)
+    return torch.cat([picked, tail.clamp_(min=LOG_ZERO)], -1), thin
+
+
+def tail_gradient(student: Dist, lq: Tensor, thin: Tensor, h: Tensor, ids: Tensor) -> Tensor:
+    """dL/dz from H over the k + 1 buckets: H_j at the top-k ids, q_i / Q_tail * H_tail on
+    the tail's tokens (through log-probs on thin-tail rows, where q_i may have underflowed)."""
+    h_tail, log_tail = h[:, -1:], lq[:, -1:]
+    grad = student.probs * torch.where(thin, 0.0, h_tail / log_tail.exp().clamp(min=THIN_TAIL))
+    if thin.any():
+        rows = thin.squeeze(1).nonzero().squeeze(1)
+        share = (student.log_probs[rows] - log_tail[rows]).clamp_(max=0.0).exp_()
+        grad[rows] = share.mul_(h_tail[rows])
+    return grad.scatter_(-1, ids, h[:, :-1])
 
 
 def kd_chunk(student: Tensor, teacher: Tensor, kd: KDOptions, with_grad: bool):
@@ -110,13 +153,13 @@ def kd_chunk(student: Tensor, teacher: Tensor, kd: KDOptions, with_grad: bool):
     zt = teacher.float() / temperature
     grad_factor = kd.loss_scale / temperature
     if kd.top_k is None:
-        lp, lq = zt.log_softmax(-1), (student.float() / temperature).log_softmax(-1)
-        loss, h = divergence_terms(lp, lq, kd.kind, kd.beta, with_grad)
+        teacher_dist, student_dist = from_logits(zt), from_logits(student.float() / temperature)
+        loss, h = divergence_terms(teacher_dist, student_dist, kd.kind, kd.beta, with_grad)
         return loss * kd.loss_scale, (h.mul_(grad_factor) if with_grad else None)
     ids = zt.topk(kd.top_k, dim=-1, sorted=False).indices
     if kd.top_k_mode == "renormalize":
-        lp = zt.gather(-1, ids).log_softmax(-1)
-        lq = (student.gather(-1, ids).float() / temperature).log_softmax(-1)
+        lp = from_log_probs(zt.gather(-1, ids).log_softmax(-1))
+        lq = from_log_probs((student.gather(-1, ids).float() / temperature).log_softmax(-1))
         loss, h = divergence_terms(lp, lq, kd.kind, kd.beta, with_grad)
         if not with_grad:
             return loss * kd.loss_scale, None
@@ -124,14 +167,14 @@ def kd_chunk(student: Tensor, teacher: Tensor, kd: KDOptions, with_grad: bool):
         return loss * kd.loss_scale, grad.mul_(grad_factor)
     if kd.top_k_mode != "tail":
         raise ValueError(f"unknown kd_top_k_mode {kd.top_k_mode!r}")
-    lp, _ = tail_buckets(zt, ids)
-    lq, student_log_probs = tail_buckets(student.float() / temperature, ids)
-    loss, h = divergence_terms(lp, lq, kd.kind, kd.beta, with_grad)
+    zs = student.float() / temperature
+    student_full = from_logits(zs)
+    lp, _ = tail_buckets(zt, from_logits(zt), ids)
+    lq, thin = tail_buckets(zs, student_full, ids)
+    loss, h = divergence_terms(from_log_probs(lp), from_log_probs(lq), kd.kind, kd.beta, with_grad)
     if not with_grad:
         return loss * kd.loss_scale, None
-    # q_i / Q_tail <= 1 for a tail token; the clamp only guards a tail below LOG_ZERO
-    share_of_tail = student_log_probs.sub_(lq[:, -1:]).clamp_(max=0.0).exp_()
-    grad = share_of_tail.mul_(h[:, -1:]).scatter_(-1, ids, h[:, :-1])
+    grad = tail_gradient(student_full, lq, thin, h, ids)
     return loss * kd.loss_scale, grad.mul_(grad_factor)
 
 
@@ -203,8 +246,8 @@ class _ChunkedLogitsLoss(torch.autograd.Function):
 
 
 def chunk_rows_for(vocab: int, chunk_rows: int | None = None) -> int:
-    """Rows per chunk: `chunk_rows` if given, else as many as fit CHUNK_ELEMENTS."""
-    return chunk_rows or max(1, CHUNK_ELEMENTS // max(vocab, 1))
+    """Rows per chunk: `chunk_rows` if given, else as many as fit KD_CHUNK_ELEMENTS."""
+    return chunk_rows or max(1, KD_CHUNK_ELEMENTS // max(vocab, 1))
 
 
 def logits_loss(
