@@ -4,12 +4,14 @@ loss and the same gradient to fp32 tolerance, in every mode, whatever the chunk 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from distill_doctor.config.schema import TrainConfig
 from distill_doctor.trainer.kd_chunked import KDOptions, logits_loss
-from distill_doctor.trainer.losses import ce_sum, kd_sum, top_k_kd_sum
+from distill_doctor.trainer.losses import DistillationLoss, ce_sum, kd_sum, top_k_kd_sum
 
 V = 11
 ROWS = 9
@@ -211,3 +213,33 @@ def test_extreme_logits_stay_finite_and_match_the_oracle(kind, beta, top_k, mode
     assert torch.isfinite(loss) and torch.isfinite(grad).all()
     assert_close(loss, expected_loss, rtol=1e-4, atol=1e-3)
     assert_close(grad, expected_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_the_trainer_loss_reads_beta_and_chunk_size_from_the_config():
+    layers = SimpleNamespace(num_hidden_layers=1, hidden_size=4, num_attention_heads=1)
+    labels = torch.tensor([[1, 2, 3, -100], [4, 5, -100, -100], [6, 7, 8, 9]])
+    g = torch.Generator().manual_seed(0)
+    student = SimpleNamespace(logits=torch.randn(3, 4, V, generator=g))
+    teacher = SimpleNamespace(logits=torch.randn(3, 4, V, generator=g))
+    mask = labels[:, 1:] != -100
+    expected = kd_sum(
+        student.logits[:, :-1][mask],
+        teacher.logits[:, :-1][mask],
+        temperature=2.0,
+        kind="jsd",
+        beta=0.3,
+    )
+    values = set()
+    for chunk in (1, 2, None):
+        cfg = TrainConfig(
+            ce_weight=0.0,
+            kd_weight=1.0,
+            kd_loss="jsd",
+            kd_jsd_beta=0.3,
+            temperature=2.0,
+            kd_chunk_size=chunk,
+        )
+        out = DistillationLoss(cfg, layers, layers, V)(student, teacher, labels, 1.0)
+        assert out["kd"].item() == pytest.approx(expected.item(), rel=1e-5)
+        values.add(round(out["kd"].item(), 5))
+    assert len(values) == 1
