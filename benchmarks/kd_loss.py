@@ -215,11 +215,10 @@ def ratios(rows: list[dict]) -> list[str]:
             full, chunk = at[("naive_full", kind)], at[("chunked_full", kind)]
             topk = at[("chunked_topk", kind)]
             lines.append(
-                f"{label} {kind}: chunked_full peak {chunk['peak_mb'] / full['peak_mb']:.2f}x "
-                f"and time {chunk['ms'] / full['ms']:.2f}x naive_full; chunked_topk "
-                f"{full['ms'] / topk['ms']:.2f}x faster than naive_full; chunked_full "
-                f"{chunk['ms'] / floor['ms']:.1f}x, chunked_topk {topk['ms'] / floor['ms']:.1f}x "
-                "the floor's time"
+                f"{label} {kind}: chunked_full / naive_full: peak "
+                f"{chunk['peak_mb'] / full['peak_mb']:.2f}x, time {chunk['ms'] / full['ms']:.2f}x; naive_full / chunked_topk time "
+                f"{full['ms'] / topk['ms']:.2f}x; time over the floor: chunked_full "
+                f"{chunk['ms'] / floor['ms']:.1f}x, chunked_topk {topk['ms'] / floor['ms']:.1f}x"
             )
             if ("trl_jsd", kind) in at:
                 trl = at[("trl_jsd", kind)]
@@ -233,6 +232,7 @@ def ratios(rows: list[dict]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="add the 8x512x50257 shape")
+    parser.add_argument("--shape", action="append", help="BxTxV instead of the grid")
     parser.add_argument("--k", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
@@ -245,6 +245,8 @@ def main() -> None:
     device = torch.device("cuda" if use_cuda else "cpu")
     dtype = torch.bfloat16 if use_cuda else torch.float32
     shapes = SHAPES + ([FULL_SHAPE] if args.full else [])
+    if args.shape:
+        shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shape]
     kinds = args.kinds.split(",")
     rows = [r for s in shapes for r in bench_shape(s, kinds, args.k, device, dtype, args.repeats)]
     if args.json:
