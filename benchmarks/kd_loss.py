@@ -214,10 +214,10 @@ def ratios(rows: list[dict]) -> list[str]:
         for kind in sorted({kind for _, kind in at if kind != "-"}):
             full, chunk = at[("naive_full", kind)], at[("chunked_full", kind)]
             topk = at[("chunked_topk", kind)]
-            peak, time = chunk["peak_mb"] / full["peak_mb"], chunk["ms"] / full["ms"]
+            peak, slower = chunk["peak_mb"] / full["peak_mb"], chunk["ms"] / full["ms"]
             over_floor = chunk["ms"] / floor["ms"], topk["ms"] / floor["ms"]
             lines.append(
-                f"{label} {kind}: chunked_full / naive_full: peak {peak:.2f}x, time {time:.2f}x;"
+                f"{label} {kind}: chunked_full / naive_full: peak {peak:.2f}x, time {slower:.2f}x;"
                 f" naive_full / chunked_topk time {full['ms'] / topk['ms']:.2f}x; time over the"
                 f" floor: chunked_full {over_floor[0]:.1f}x, chunked_topk {over_floor[1]:.1f}x"
             )
