@@ -243,3 +243,24 @@ def test_the_trainer_loss_reads_beta_and_chunk_size_from_the_config():
         assert out["kd"].item() == pytest.approx(expected.item(), rel=1e-5)
         values.add(round(out["kd"].item(), 5))
     assert len(values) == 1
+
+
+@pytest.mark.parametrize(("kind", "beta"), KINDS)
+def test_thin_and_fat_tails_in_one_chunk(kind, beta):
+    """Rows whose top-k tail underflows take the exact path beside rows that take the fast
+    one, in the same chunk; the teacher's and the student's tails thin in different rows."""
+    student, teacher = logits(17), logits(18)
+    student[::2] *= 150.0
+    teacher[1::3] *= 150.0
+    kd = KDOptions(kind, 1.0, True, beta, 3, "tail")
+    targets = torch.zeros(ROWS, dtype=torch.long)
+    every_row = torch.ones(ROWS, dtype=torch.bool)
+    loss, grad = loss_and_grad(
+        lambda s: (
+            logits_loss(s, teacher, targets, every_row, kd=kd, ce_weight=0, kd_weight=1).total
+        ),
+        student,
+    )
+    expected_loss, expected_grad = loss_and_grad(lambda s: oracle_kd(s, teacher, kd), student)
+    assert_close(loss, expected_loss, rtol=1e-4, atol=1e-3)
+    assert_close(grad, expected_grad, rtol=1e-4, atol=1e-5)
