@@ -25,8 +25,9 @@ DOC = RuleDoc(
     "the first eval: minutes or hours of GPU time lost. The estimate adds the frozen teacher's "
     "weights, the student's weights, gradients and AdamW state (16 bytes per parameter), the "
     "logits copies of the KD loss and the student's activations (Korthikanti et al. 2022).",
-    fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), set "
-    "kd_top_k, shorten max_length, or use a larger GPU.",
+    fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), "
+    "shorten max_length, or use a larger GPU; with a straightforward (unchunked) KD loss, "
+    "set kd_top_k (the chunked loss of `doctor train` gains no memory from it).",
     fix_available="sometimes",
     example='{"batch_size": 32, "max_length": 1024, "teacher_model": "gpt2-xl"} with --gpu t4',
 )
@@ -72,8 +73,8 @@ def check(ctx: CheckContext) -> list[Finding]:
     if patch:
         fix = (
             f"Set batch_size {patch['batch_size']} and gradient_accumulation_steps "
-            f"{patch['gradient_accumulation_steps']} (same effective batch); or set kd_top_k, "
-            "shorten max_length, or use a larger GPU."
+            f"{patch['gradient_accumulation_steps']} (same effective batch); or shorten "
+            "max_length, or use a larger GPU."
         )
     return [
         Finding(
