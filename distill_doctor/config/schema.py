@@ -21,6 +21,10 @@ NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 MAX_EPOCHS = 10_000  # `epochs: 1e300` would plan 10^302 steps
 MAX_TEMPERATURE = 1_000.0  # past this softmax(z / T) is uniform to float precision
 MAX_TOP_K = 10_000_000  # no tokenizer has ten million tokens
+# fp32 elements per chunk buffer of the chunked KD/CE loss (~2 MiB): small enough that a
+# chunk's handful of buffers stays in cache, large enough that per-chunk overhead is noise
+# (benchmarks/kd_loss.py). Here, torch-free, because `doctor check`'s estimate counts it too.
+KD_CHUNK_ELEMENTS = 1 << 19
 
 
 class TrainConfig(BaseModel):
@@ -70,6 +74,9 @@ class TrainConfig(BaseModel):
     kd_scale_t2: bool = True  # multiply KD by T^2 as DistilBERT does (TRL and Liger do not)
     kd_top_k: Annotated[int, Field(gt=0, le=MAX_TOP_K)] | None = None  # None: full vocabulary
     kd_top_k_mode: Literal["renormalize", "tail"] = "tail"
+    kd_jsd_beta: float = Field(0.5, gt=0, lt=1)  # jsd's weight on the teacher; 0.5: symmetric
+    # Rows (tokens) the KD/CE loss upcasts at a time; None: KD_CHUNK_ELEMENTS // vocab
+    kd_chunk_size: PositiveInt | None = None
     ce_weight: NonNegativeFloat = 0.5
     kd_weight: NonNegativeFloat = 0.5
     feature_weight: NonNegativeFloat = 0.0

@@ -8,7 +8,7 @@ caching allocator's fragmentation come on top, which is why the budget rule warn
 
 from __future__ import annotations
 
-from distill_doctor.config.schema import TrainConfig
+from distill_doctor.config.schema import KD_CHUNK_ELEMENTS, TrainConfig
 from distill_doctor.rules.base import ModelFacts, RunFacts
 
 GIB = 1024**3
@@ -28,13 +28,28 @@ def training_bytes(cfg: TrainConfig) -> int:
     return 2 if cfg.fp16 or cfg.bf16 else FP32
 
 
-def logits_copies(cfg: TrainConfig, with_kd: bool = True) -> dict[str, int]:
+# The chunked loss's fp32 [chunk, V] buffers alive at once, measured with
+# `benchmarks/kd_loss.py` (peak minus the gradient buffer): 8 for forward KL and top-k, 9 for
+# JSD; the larger is taken.
+CHUNK_BUFFERS = 9
+
+
+def logits_copies(cfg: TrainConfig, with_kd: bool = True, chunked: bool = True) -> dict[str, int]:
     """The vocabulary-wide tensors a KD step keeps alive at its peak, bytes per element each.
 
-    Under autocast the models emit logits in the training precision, while softmax,
+    `chunked`: distill_doctor's trainer (`trainer/kd_chunked.py`): the two models' logits and
+    one gradient buffer shaped like the student's (its dtype; fp32 under fp16, where small
+    gradients would flush to 0 before the loss scale); CE and KD, full or top-k, run in
+    chunks of rows and add only `chunk_workspace`. Otherwise a straightforward loss:
+    under autocast the models emit logits in the training precision, while softmax,
     log_softmax and the KL run in fp32 (autocast's fp32 list), so their copies are fp32.
     """
     half = training_bytes(cfg)
+    if chunked:
+        copies = {"student_logits": half, "logits_grad": FP32 if cfg.fp16 else half}
+        if with_kd:
+            copies["teacher_logits"] = half
+        return copies
     copies = {
         "student_logits": half,  # the student's output, kept for the backward
         "student_logits_grad": FP32,  # the gradient flowing back through log_softmax
@@ -49,23 +64,36 @@ def logits_copies(cfg: TrainConfig, with_kd: bool = True) -> dict[str, int]:
     return copies
 
 
-# The copies that shrink to k columns with kd_top_k: the teacher side and the KL terms. The
-# student's own logits, their gradient and its log-softmax stay vocabulary-wide (the tail of
-# the student's distribution still needs its full normaliser).
+# With a straightforward loss, the copies that shrink to k columns with kd_top_k: the
+# teacher side and the KL terms. The student's own logits, their gradient and its log-softmax
+# stay vocabulary-wide (the tail of the student's distribution still needs its full
+# normaliser). The chunked loss narrows nothing: the models emit full logits either way.
 TOP_K_NARROWED = ("teacher_logits", "teacher_soft_targets", "kl_pointwise")
 
 
+def chunk_workspace(cfg: TrainConfig, vocab_size: int) -> int:
+    """Bytes of the chunked loss's fp32 chunk buffers: a constant, whatever the batch."""
+    rows = cfg.kd_chunk_size or max(1, KD_CHUNK_ELEMENTS // vocab_size)
+    return CHUNK_BUFFERS * min(rows, cfg.batch_size * cfg.max_length) * vocab_size * FP32
+
+
 def logits_memory(
-    cfg: TrainConfig, vocab_size: int, top_k: int | None = None, with_kd: bool = True
+    cfg: TrainConfig,
+    vocab_size: int,
+    top_k: int | None = None,
+    with_kd: bool = True,
+    chunked: bool = True,
 ) -> dict[str, int]:
     """Bytes of each vocabulary-wide copy for one micro-batch (batch x length tokens)."""
     tokens = cfg.batch_size * cfg.max_length
     memory = {}
-    for name, element_bytes in logits_copies(cfg, with_kd).items():
-        narrowed = top_k is not None and name in TOP_K_NARROWED
+    for name, element_bytes in logits_copies(cfg, with_kd, chunked).items():
+        narrowed = not chunked and top_k is not None and name in TOP_K_NARROWED
         memory[name] = tokens * (min(top_k, vocab_size) if narrowed else vocab_size)
         memory[name] *= element_bytes
-    if with_kd and top_k is not None:
+    if chunked:
+        memory["chunk_workspace"] = chunk_workspace(cfg, vocab_size)
+    elif with_kd and top_k is not None:
         memory["teacher_top_k_indices"] = tokens * min(top_k, vocab_size) * INT64
     return memory
 
@@ -116,8 +144,10 @@ def peak_training_memory(
     vocab_size: int,
     with_kd: bool = True,
     run: RunFacts | None = None,
+    chunked: bool = True,
 ) -> dict[str, int]:
     """Peak bytes of one training step, broken down; "total" is the sum of the rest.
+    `chunked`: the logits as distill_doctor's trainer keeps them (see `logits_copies`).
 
     Student: weights and gradients in the training precision, AdamW's two fp32 moments, and an
     fp32 master copy when training in 16 bits: 16 bytes per parameter in every precision (torch
@@ -135,7 +165,7 @@ def peak_training_memory(
         + adapter_weights,
         "student_gradients": trainable * half,
         "optimizer_state": trainable * (ADAMW_MOMENTS + master),
-        "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd).values()),
+        "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd, chunked).values()),
         "activations": activation_memory(cfg, student, run),
     }
     breakdown["total"] = sum(breakdown.values())

@@ -28,16 +28,22 @@ DOC = RuleDoc(
     "logits copies of the KD loss and the student's activations (Korthikanti et al. 2022). "
     "With a LoRA/QLoRA adapter only the adapter has gradients and AdamW state, and 4-bit or "
     "8-bit base weights take half a byte or one byte per parameter.",
-    fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), set "
-    "kd_top_k, shorten max_length, or use a larger GPU.",
+    fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), "
+    "shorten max_length, or use a larger GPU; with a straightforward (unchunked) KD loss, "
+    "set kd_top_k (the chunked loss of `doctor train` gains no memory from it).",
     fix_available="sometimes",
     example='{"batch_size": 32, "max_length": 1024, "teacher_model": "gpt2-xl"} with --gpu t4',
 )
 
 
 def _estimate(ctx: CheckContext, cfg: TrainConfig) -> dict[str, int]:
+    """A native config runs on distill_doctor's trainer (chunked logits loss); a Hugging Face
+    one on a script whose loss is, most likely, the straightforward one."""
     with_kd = kd_in_play(ctx)
-    return peak_training_memory(cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd, ctx.run)
+    chunked = ctx.dialect == "native"
+    return peak_training_memory(
+        cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd, ctx.run, chunked
+    )
 
 
 def _smaller_batch_patch(ctx: CheckContext, budget: float) -> dict[str, int] | None:
@@ -72,8 +78,8 @@ def check(ctx: CheckContext) -> list[Finding]:
     if patch:
         fix = (
             f"Set batch_size {patch['batch_size']} and gradient_accumulation_steps "
-            f"{patch['gradient_accumulation_steps']} (same effective batch); or set kd_top_k, "
-            "shorten max_length, or use a larger GPU."
+            f"{patch['gradient_accumulation_steps']} (same effective batch); or shorten "
+            "max_length, or use a larger GPU."
         )
     return [
         Finding(

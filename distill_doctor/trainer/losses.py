@@ -6,9 +6,11 @@ shift that are not -100) divided by `denominator`, the valid tokens of the WHOLE
 batch: summing the micro-batches' losses gives the accumulated batch's per-token mean, however
 the tokens fall into micro-batches. An all-masked micro-batch sums nothing and gives 0.
 
-Memory: the losses first gather the valid positions (`[N, V]` instead of `[B, L, V]`, so
-padding costs nothing), and the docstrings count the `[N, V]` fp32 tensors kept for backward,
-as `benchmarks/kd_loss_memory.py` measures them.
+The CE and KD functions here are the straightforward reference, kept as the test oracle:
+they gather the valid positions (`[N, V]`) and keep the `[N, V]` fp32 tensors their
+docstrings count for backward. `DistillationLoss` runs the same losses through
+`kd_chunked.logits_loss`, which never holds more than a chunk of rows in fp32;
+`benchmarks/kd_loss.py` measures both.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ from torch import Tensor, nn
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
+from distill_doctor.trainer.kd_chunked import LOG_ZERO, KDOptions, LogitsLoss, logits_loss
 from distill_doctor.trainer.models import attention_layer_pairs, resolve_layer_map
 
 IGNORE_INDEX = -100
-# Stands in for log(0) in the top-k tail bucket: exp(-1e4) is exactly 0 in fp32, and unlike
-# -inf it keeps 0 * (log p - log q) at 0 instead of NaN.
-LOG_ZERO = -1e4
 PROB_FLOOR = 1e-12  # attention probabilities are clamped here before the log
 
 
@@ -56,20 +56,25 @@ def tempered_log_softmax(logits: Tensor, temperature: float) -> Tensor:
     return torch.log_softmax(logits.float() / temperature, dim=-1)
 
 
-def divergence_sum(teacher_logp: Tensor, student_logp: Tensor, kind: str) -> Tensor:
+def divergence_sum(
+    teacher_logp: Tensor, student_logp: Tensor, kind: str, beta: float = 0.5
+) -> Tensor:
     """Divergence between two distributions over the last dim (log-probabilities), summed over
     every position. `forward_kl` = KL(p_teacher || q_student) (mean-seeking, the classic KD);
-    `reverse_kl` = KL(q || p) (mode-seeking); `jsd` = (KL(p || m) + KL(q || m)) / 2 with
-    m = (p + q) / 2."""
+    `reverse_kl` = KL(q || p) (mode-seeking); `jsd` = beta KL(p || m) + (1 - beta) KL(q || m)
+    with m = beta p + (1 - beta) q (the generalised JSD of Agarwal et al. 2024 and TRL's
+    generalized_jsd_loss; beta 0.5 is the symmetric JSD)."""
     if kind == "forward_kl":
         return F.kl_div(student_logp, teacher_logp, log_target=True, reduction="sum")
     if kind == "reverse_kl":
         return F.kl_div(teacher_logp, student_logp, log_target=True, reduction="sum")
     if kind == "jsd":
-        log_mix = torch.logaddexp(teacher_logp, student_logp) - math.log(2.0)
+        # log(beta p + (1 - beta) q), arranged to be exactly log((p + q) / 2) at beta 0.5
+        log_mix = torch.logaddexp(teacher_logp + math.log(beta / (1.0 - beta)), student_logp)
+        log_mix = log_mix + math.log1p(-beta)
         kl_p = F.kl_div(log_mix, teacher_logp, log_target=True, reduction="sum")
         kl_q = F.kl_div(log_mix, student_logp, log_target=True, reduction="sum")
-        return 0.5 * (kl_p + kl_q)
+        return beta * kl_p + (1.0 - beta) * kl_q
     raise ValueError(f"unknown kd_loss {kind!r}")
 
 
@@ -80,6 +85,7 @@ def kd_sum(
     temperature: float,
     kind: str = "forward_kl",
     scale_t2: bool = True,
+    beta: float = 0.5,
 ) -> Tensor:
     """Full-vocabulary KD summed over positions (`[N, V]` logits over the same vocabulary).
 
@@ -91,7 +97,7 @@ def kd_sum(
     """
     student_logp = tempered_log_softmax(student_logits, temperature)
     teacher_logp = tempered_log_softmax(teacher_logits, temperature)
-    loss = divergence_sum(teacher_logp, student_logp, kind)
+    loss = divergence_sum(teacher_logp, student_logp, kind, beta)
     return loss * temperature**2 if scale_t2 else loss
 
 
@@ -127,6 +133,7 @@ def top_k_kd_sum(
     temperature: float,
     kind: str = "forward_kl",
     scale_t2: bool = True,
+    beta: float = 0.5,
 ) -> Tensor:
     """KD over the teacher's top-k tokens per position (T^2 as in `kd_sum`); the divergence runs
     on `[N, k(+1)]`. Kept for backward: the student's `[N, V]` fp32 log-probs, plus in `tail`
@@ -138,7 +145,7 @@ def top_k_kd_sum(
     teacher_buckets = top_k_buckets(teacher_logp, ids, mode)
     del teacher_logp  # the teacher's full log-probs are not needed for backward
     student_buckets = top_k_buckets(student_logp, ids, mode)
-    loss = divergence_sum(teacher_buckets, student_buckets, kind)
+    loss = divergence_sum(teacher_buckets, student_buckets, kind, beta)
     return loss * temperature**2 if scale_t2 else loss
 
 
@@ -221,39 +228,49 @@ class DistillationLoss(nn.Module):
     ) -> dict[str, Tensor]:
         cfg = self.cfg
         mask = valid_positions(labels)
-        student_logits = gather_valid(student_out.logits, mask)  # [N, V_student]
         parts: dict[str, Tensor] = {}
-        if cfg.ce_weight > 0:
-            parts["ce"] = ce_sum(student_logits, labels[:, 1:][mask]) / denominator
-        if cfg.kd_weight > 0:
-            teacher_logits = gather_valid(teacher_out.logits.detach(), mask)
-            parts["kd"] = self.kd(student_logits, teacher_logits) / denominator
+        total = student_out.logits.new_zeros((), dtype=torch.float32)
+        if cfg.ce_weight > 0 or cfg.kd_weight > 0:
+            logits = self.logits_loss(student_out, teacher_out, labels)
+            total = total + logits.total / denominator
+            if cfg.ce_weight > 0:
+                parts["ce"] = logits.ce / denominator
+            if cfg.kd_weight > 0:
+                parts["kd"] = logits.kd / denominator
         if cfg.feature_weight > 0:
             parts["feature"] = self.feature(student_out, teacher_out, mask) / denominator
         if cfg.attention_weight > 0:
             parts["attention"] = self.attention(student_out, teacher_out, mask) / denominator
-        weights = {
-            "ce": cfg.ce_weight,
-            "kd": cfg.kd_weight,
-            "feature": cfg.feature_weight,
-            "attention": cfg.attention_weight,
-        }
-        total = sum(
-            (weights[name] * value for name, value in parts.items()),
-            student_logits.new_zeros((), dtype=torch.float32),
-        )
+        if "feature" in parts:
+            total = total + cfg.feature_weight * parts["feature"]
+        if "attention" in parts:
+            total = total + cfg.attention_weight * parts["attention"]
         return {"loss": total, **parts}
 
-    def kd(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """KD over the shared vocabulary: padded embedding rows beyond it are cut off."""
+    def logits_loss(self, student_out: Any, teacher_out: Any, labels: Tensor) -> LogitsLoss:
+        """CE and KD in row chunks over the `[B * L, V]` logits as they are (no gathered
+        copies); KD over the shared vocabulary, padded embedding rows beyond it cut off."""
         cfg = self.cfg
-        student_logits = student_logits[:, : self.kd_vocab_size]
-        teacher_logits = teacher_logits[:, : self.kd_vocab_size]
-        options = dict(temperature=cfg.temperature, kind=cfg.kd_loss, scale_t2=cfg.kd_scale_t2)
-        if cfg.kd_top_k is None:
-            return kd_sum(student_logits, teacher_logits, **options)
-        return top_k_kd_sum(
-            student_logits, teacher_logits, k=cfg.kd_top_k, mode=cfg.kd_top_k_mode, **options
+        # Row b * L + t predicts labels[b, t + 1]; each sequence's last row predicts nothing.
+        targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX).flatten()
+        teacher = teacher_out.logits.flatten(0, 1) if cfg.kd_weight > 0 else None
+        return logits_loss(
+            student_out.logits.flatten(0, 1),
+            teacher,
+            targets.clamp(min=0),
+            targets != IGNORE_INDEX,
+            kd=KDOptions(
+                kind=cfg.kd_loss,
+                temperature=cfg.temperature,
+                scale_t2=cfg.kd_scale_t2,
+                beta=cfg.kd_jsd_beta,
+                top_k=cfg.kd_top_k,
+                top_k_mode=cfg.kd_top_k_mode,
+            ),
+            ce_weight=cfg.ce_weight,
+            kd_weight=cfg.kd_weight,
+            kd_vocab=self.kd_vocab_size,
+            chunk_rows=cfg.kd_chunk_size,
         )
 
     def feature(self, student_out: Any, teacher_out: Any, mask: Tensor) -> Tensor:

@@ -12,21 +12,42 @@ from tests.rules.conftest import fixture_context, make_context
 GIB = 2**30
 SEED_TOKENS = 2 * 384  # batch x max_length
 GPT2_VOCAB = 50257
-# fp16 with cross-entropy on: student logits 2 + their gradient 4 + CE log-softmax 4
-# + teacher logits 2 + soft targets 4 + student log-softmax 4 + pointwise KL 4 = 24 bytes.
+# A straightforward loss in fp16 with cross-entropy on: student logits 2 + their gradient 4
+# + CE log-softmax 4 + teacher logits 2 + soft targets 4 + student log-softmax 4
+# + pointwise KL 4 = 24 bytes.
 FULL_BYTES = 2 + 4 + 4 + 2 + 4 + 4 + 4
+# The chunked loss in fp16: student logits 2 + the gradient buffer 4 (fp32 under fp16)
+# + teacher logits 2 = 8 bytes, plus 9 fp32 chunk buffers of 2**19 // V rows each.
+CHUNKED_BYTES = 2 + 4 + 2
+GPT2_WORKSPACE = 9 * (2**19 // GPT2_VOCAB) * GPT2_VOCAB * 4
 
 
 def test_logits_memory_full_and_top_k():
     cfg = fixture_context("full-vocab-kd-memory", "fail").config
-    assert sum(logits_memory(cfg, GPT2_VOCAB).values()) == SEED_TOKENS * GPT2_VOCAB * FULL_BYTES
+    full = SEED_TOKENS * GPT2_VOCAB * FULL_BYTES
+    assert sum(logits_memory(cfg, GPT2_VOCAB, chunked=False).values()) == full
     narrowed = SEED_TOKENS * (256 * (2 + 4 + 4 + 8) + GPT2_VOCAB * (2 + 4 + 4 + 4))
-    assert sum(logits_memory(cfg, GPT2_VOCAB, top_k=256).values()) == narrowed
+    assert sum(logits_memory(cfg, GPT2_VOCAB, top_k=256, chunked=False).values()) == narrowed
+
+
+def test_chunked_logits_memory_is_three_copies_and_top_k_narrows_nothing():
+    cfg = fixture_context("full-vocab-kd-memory", "fail").config
+    chunked = SEED_TOKENS * GPT2_VOCAB * CHUNKED_BYTES + GPT2_WORKSPACE
+    assert sum(logits_memory(cfg, GPT2_VOCAB).values()) == chunked
+    assert sum(logits_memory(cfg, GPT2_VOCAB, top_k=256).values()) == chunked
+
+
+def test_chunked_workspace_follows_kd_chunk_size_and_stops_at_the_batch():
+    cfg = make_context({"max_length": 10, "batch_size": 3, "kd_chunk_size": 4}).config
+    assert logits_memory(cfg, 1000)["chunk_workspace"] == 9 * 4 * 1000 * 4
+    cfg = make_context({"max_length": 10, "batch_size": 3}).config  # 524 rows > 30 tokens
+    assert logits_memory(cfg, 1000)["chunk_workspace"] == 9 * 30 * 1000 * 4
 
 
 def test_logits_memory_in_fp32_without_ce():
     cfg = make_context({"max_length": 10, "batch_size": 3, "ce_weight": 0}).config
-    assert sum(logits_memory(cfg, 1000).values()) == 30 * 1000 * 4 * 6
+    assert sum(logits_memory(cfg, 1000, chunked=False).values()) == 30 * 1000 * 4 * 6
+    assert logits_memory(cfg, 1000)["logits_grad"] == 30 * 1000 * 4
 
 
 def test_full_vocab_kd_memory_evidence_on_the_default_16_gb():
@@ -49,19 +70,23 @@ def test_full_vocab_kd_memory_uses_the_named_gpu():
 def test_peak_memory_breakdown_by_hand():
     ctx = fixture_context("memory-over-budget", "fail")  # gpt2-medium -> gpt2, fp16, T4
     teacher, student = 354_823_168, 124_439_808
-    tokens, layers, hidden, heads, length, batch = 16 * 512, 12, 768, 12, 512, 16
+    tokens, layers, hidden, heads, length, batch = 32 * 512, 12, 768, 12, 512, 32
     activations = layers * (34 * length * batch * hidden + 5 * heads * length**2 * batch)
     expected = {
         "teacher_weights": teacher * 2,
         "student_weights": student * 2,
         "student_gradients": student * 2,
         "optimizer_state": student * 12,  # two fp32 moments + fp32 master weights
-        "logits": tokens * GPT2_VOCAB * FULL_BYTES,
+        "logits": tokens * GPT2_VOCAB * CHUNKED_BYTES + GPT2_WORKSPACE,
         "activations": activations,
     }
     breakdown = peak_training_memory(ctx.config, ctx.student, ctx.teacher, GPT2_VOCAB)
     assert {k: v for k, v in breakdown.items() if k != "total"} == expected
     assert breakdown["total"] == sum(expected.values())
+    straightforward = peak_training_memory(
+        ctx.config, ctx.student, ctx.teacher, GPT2_VOCAB, chunked=False
+    )
+    assert straightforward["logits"] == tokens * GPT2_VOCAB * FULL_BYTES
     [f] = memory_over_budget.check(ctx)
     assert f.severity is Severity.ERROR
     assert f.evidence["total_gib"] == pytest.approx(sum(expected.values()) / GIB, abs=1e-3)

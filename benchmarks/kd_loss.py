@@ -1,0 +1,268 @@
+"""Time and peak memory of the KD loss, forward + backward: the straightforward losses, the
+chunked one the trainer uses, TRL's generalized_jsd_loss when trl is installed, and a floor.
+
+Each row runs one loss on `[B, T, V]` logits (the student's require grad) with next-token
+labels, as the trainer calls it, and reports the median wall time and the peak of the memory
+the loss allocates beyond its inputs, its gradient included. On CPU the peak comes from
+torch's profiler, which records every allocation and free of the CPU allocator with the
+running total (exact, no RSS sampling); on CUDA from torch.cuda.max_memory_allocated.
+
+    naive_full    gather the valid rows, `losses.kd_sum` (the trainer's loss until now)
+    naive_topk    gather the valid rows, `losses.top_k_kd_sum` (k=--k, tail bucket)
+    chunked_full  `kd_chunked.logits_loss`, full vocabulary (the trainer's default now)
+    chunked_topk  `kd_chunked.logits_loss`, k=--k, tail bucket
+    trl_jsd       TRL's GKDTrainer.generalized_jsd_loss (beta 0.5), rows with kind jsd only
+    liger_jsd     Liger-Kernel's LigerJSD on log-probs (CUDA only, when it imports)
+    floor         one pass that reads both logits tensors and writes a gradient-sized one:
+                  what memory bandwidth allows any loss
+
+Ratios are within this one run. Defaults: CPU fp32 on one thread (on a shared 2-core box,
+two threads make every small op wait for the other core), forward KL and JSD at T=2, shapes
+2x128 and 4x256 at V=50,257; `--full` adds 8x512x50,257 (TRL's JSD alone peaks near 12 GB
+there). With CUDA the same grid runs there in bf16 (`--device cpu` forces the CPU).
+
+    python benchmarks/kd_loss.py [--full] [--k 256] [--repeats 2] [--threads 1] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from distill_doctor.trainer.kd_chunked import KDOptions, logits_loss
+from distill_doctor.trainer.losses import gather_valid, kd_sum, top_k_kd_sum, valid_positions
+
+VOCAB = 50257
+SHAPES = [(2, 128, VOCAB), (4, 256, VOCAB)]
+FULL_SHAPE = (8, 512, VOCAB)
+TEMPERATURE = 2.0
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def chunked(kd: KDOptions) -> LossFn:
+    def run(student, teacher, labels):
+        targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).flatten()
+        return logits_loss(
+            student.flatten(0, 1),
+            teacher.flatten(0, 1),
+            targets.clamp(min=0),
+            targets != -100,
+            kd=kd,
+            ce_weight=0.0,
+            kd_weight=1.0,
+        ).total
+
+    return run
+
+
+def naive(kind: str, k: int | None) -> LossFn:
+    def run(student, teacher, labels):
+        mask = valid_positions(labels)
+        s, t = gather_valid(student, mask), gather_valid(teacher, mask)
+        if k is None:
+            return kd_sum(s, t, temperature=TEMPERATURE, kind=kind)
+        return top_k_kd_sum(s, t, k=k, mode="tail", temperature=TEMPERATURE, kind=kind)
+
+    return run
+
+
+def trl_jsd() -> LossFn | None:
+    try:
+        from trl.experimental.gkd.gkd_trainer import GKDTrainer
+    except Exception:  # not installed, or an API that moved: the row is left out
+        return None
+
+    def run(student, teacher, labels):
+        return GKDTrainer.generalized_jsd_loss(
+            student[:, :-1], teacher[:, :-1], labels[:, 1:], 0.5, TEMPERATURE, "sum"
+        )
+
+    return run
+
+
+def liger_jsd(device: torch.device) -> LossFn | None:
+    if device.type != "cuda":
+        return None
+    try:
+        from liger_kernel.transformers import LigerJSD
+    except Exception:
+        return None
+    loss = LigerJSD(beta=0.5)
+
+    def run(student, teacher, labels):
+        log_q = (student[:, :-1].float() / TEMPERATURE).log_softmax(-1).flatten(0, 1)
+        log_p = (teacher[:, :-1].float() / TEMPERATURE).log_softmax(-1).flatten(0, 1)
+        return loss(log_q, log_p, labels[:, 1:].flatten())
+
+    return run
+
+
+def impls(kind: str, k: int, device: torch.device) -> dict[str, LossFn]:
+    found = {
+        "naive_full": naive(kind, None),
+        "naive_topk": naive(kind, k),
+        "chunked_full": chunked(KDOptions(kind, TEMPERATURE)),
+        "chunked_topk": chunked(KDOptions(kind, TEMPERATURE, top_k=k)),
+    }
+    if kind == "jsd":
+        found |= {"trl_jsd": trl_jsd(), "liger_jsd": liger_jsd(device)}
+    return {name: fn for name, fn in found.items() if fn is not None}
+
+
+def floor_pass(student, teacher) -> torch.Tensor:
+    return torch.sub(student.detach(), teacher)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def cpu_peak_bytes(step: Callable[[], None]) -> int:
+    """Peak of the bytes `step` allocates and has not freed yet: the running sum of the CPU
+    allocator's events, in time order (the profiler's own running total carries over what
+    earlier sessions allocated and freed unseen)."""
+    from torch._C._profiler import _EventType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+
+    def walk(nodes):
+        for node in nodes:
+            yield node
+            yield from walk(node.children)
+
+    tree = prof.profiler.kineto_results.experimental_event_tree()
+    events = sorted(
+        (n.start_time_ns, n.extra_fields.alloc_size)
+        for n in walk(tree)
+        if n.tag == _EventType.Allocation and n.extra_fields.device.type == "cpu"
+    )
+    live = peak = 0
+    for _, size in events:
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+def peak_bytes(step: Callable[[], None], device: torch.device) -> int:
+    if device.type != "cuda":
+        return cpu_peak_bytes(step)
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - before
+
+
+def measure(step: Callable[[], None], device: torch.device, repeats: int) -> tuple[float, int]:
+    """(median ms over `repeats` after one warm-up, peak bytes of one more run)."""
+    times = []
+    for _ in range(repeats + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:]) * 1e3, peak_bytes(step, device)
+
+
+def inputs(shape, device, dtype):
+    g = torch.Generator(device=device).manual_seed(0)
+    student = torch.randn(shape, generator=g, device=device) * 3
+    teacher = torch.randn(shape, generator=g, device=device) * 3
+    labels = torch.randint(0, shape[-1], shape[:2], generator=g, device=device)
+    labels[0, -shape[1] // 8 :] = -100  # some padding, as a real batch has
+    return student.to(dtype).requires_grad_(True), teacher.to(dtype), labels
+
+
+def bench_shape(shape, kinds, k, device, dtype, repeats) -> list[dict]:
+    student, teacher, labels = inputs(shape, device, dtype)
+    b, t, v = shape
+    rows = []
+
+    def row(impl: str, kind: str, ms: float, peak: int) -> None:
+        rows.append({"impl": impl, "kind": kind, "B": b, "T": t, "V": v, "ms": round(ms, 1),
+                     "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
+
+    row("floor", "-", *measure(lambda: floor_pass(student, teacher), device, repeats))
+    for kind in kinds:
+        for name, fn in impls(kind, k, device).items():
+
+            def step(fn=fn) -> None:
+                fn(student, teacher, labels).backward()
+                student.grad = None  # after: a step starts with no gradient held
+
+            row(name, kind, *measure(step, device, repeats))
+    return rows
+
+
+def ratios(rows: list[dict]) -> list[str]:
+    """The issue's goals, each measured within this run, at every shape."""
+    lines = []
+    for shape in sorted({(r["B"], r["T"], r["V"]) for r in rows}):
+        at = {(r["impl"], r["kind"]): r for r in rows if (r["B"], r["T"], r["V"]) == shape}
+        floor = at[("floor", "-")]
+        label = "x".join(map(str, shape))
+        for kind in sorted({kind for _, kind in at if kind != "-"}):
+            full, chunk = at[("naive_full", kind)], at[("chunked_full", kind)]
+            topk = at[("chunked_topk", kind)]
+            peak, slower = chunk["peak_mb"] / full["peak_mb"], chunk["ms"] / full["ms"]
+            over_floor = chunk["ms"] / floor["ms"], topk["ms"] / floor["ms"]
+            lines.append(
+                f"{label} {kind}: chunked_full / naive_full: peak {peak:.2f}x, time {slower:.2f}x;"
+                f" naive_full / chunked_topk time {full['ms'] / topk['ms']:.2f}x; time over the"
+                f" floor: chunked_full {over_floor[0]:.1f}x, chunked_topk {over_floor[1]:.1f}x"
+            )
+            if ("trl_jsd", kind) in at:
+                trl = at[("trl_jsd", kind)]
+                lines.append(
+                    f"{label} {kind}: chunked_full vs trl_jsd: time {chunk['ms'] / trl['ms']:.2f}x,"
+                    f" peak {chunk['peak_mb'] / trl['peak_mb']:.2f}x"
+                )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="add the 8x512x50257 shape")
+    parser.add_argument("--shape", action="append", help="BxTxV instead of the grid")
+    parser.add_argument("--k", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
+    parser.add_argument("--kinds", default="forward_kl,jsd")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+    dtype = torch.bfloat16 if use_cuda else torch.float32
+    shapes = SHAPES + ([FULL_SHAPE] if args.full else [])
+    if args.shape:
+        shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shape]
+    kinds = args.kinds.split(",")
+    rows = [r for s in shapes for r in bench_shape(s, kinds, args.k, device, dtype, args.repeats)]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print(f"{device} {str(dtype).removeprefix('torch.')}, {torch.get_num_threads()} threads, "
+          f"T={TEMPERATURE}, k={args.k}, forward + backward")  # fmt: skip
+    print(f"{'impl':13s} {'kind':10s} {'B':>3s} {'T':>5s} {'V':>7s} {'ms':>9s} {'peak MiB':>9s}")
+    for r in rows:
+        print(
+            f"{r['impl']:13s} {r['kind']:10s} {r['B']:3d} {r['T']:5d} {r['V']:7d} "
+            f"{r['ms']:9.1f} {r['peak_mb']:9.1f}"
+        )
+    print("\n".join(ratios(rows)))
+
+
+if __name__ == "__main__":
+    main()
