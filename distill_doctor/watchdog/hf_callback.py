@@ -97,6 +97,8 @@ class DoctorCallback(TrainerCallback):
         self.watchdog.stopper = _TrainerStop(control)
         self.watchdog.repairer = HfRepairs(args, state, optimizer, lr_scheduler)
         self.model = model
+        if not state.is_world_process_zero:  # every rank judges; the first one reports
+            self.watchdog.sinks = []
         step = state.global_step
         found: list[Finding | None] = []
         if optimizer is not None and lr_scheduler is not None:
@@ -147,11 +149,22 @@ class DoctorCallback(TrainerCallback):
             found = self._guard(self.counter.check, state.global_step, None)
             if found:
                 self.watchdog.report([found])
-        if self.watchdog.abort is not None:
+        if self.watchdog.abort is not None or self._any_rank_aborts(args):
             # Again at every step end: the Trainer clears should_save when a step begins, and
             # an abort said before step 1 must still save (it saves right after this event).
-            self.watchdog.stopper.request_stop(self.watchdog.abort.id)
+            self.watchdog.stopper.request_stop("watchdog")
         return control
+
+    def _any_rank_aborts(self, args: Any) -> bool:
+        """Under a distributed Trainer every rank must stop at the same step (a rank that
+        stops alone leaves the others waiting in a collective): one all-reduce per step."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return False
+        flag = torch.tensor([1.0 if self.watchdog.abort is not None else 0.0], device=args.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         record: dict[str, Any] = {keys.STEP: state.global_step, keys.PLANNED_STEPS: state.max_steps}
