@@ -11,7 +11,10 @@ log already holds, as a dict) instead of metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from distill_doctor.postmortem.keys import normalise, record_key
 
 FINDING_KEY = "_finding"
 
@@ -23,3 +26,20 @@ class ParseOptions:
     accumulation: int | None = None
     # Optimizer steps between two HF Trainer log lines, which carry no step of their own.
     logging_steps: int | None = None
+    # `--map loss=train_loss_step`: the user's choice of a log name (normalised) for a record
+    # key. A mapped key takes no other name: `train_loss_epoch` no longer becomes `loss`.
+    key_map: Mapping[str, str] = field(default_factory=dict)
+
+    def key(self, raw_name: str) -> str | None:
+        """The record key of a metric name, the user's map first."""
+        if not self.key_map:
+            return record_key(raw_name)
+        name = normalise(raw_name)
+        if name in self.key_map:
+            return self.key_map[name]
+        key = record_key(raw_name)
+        return None if key in self._mapped_keys else key
+
+    @property
+    def _mapped_keys(self) -> frozenset[str]:
+        return frozenset(self.key_map.values())

@@ -1,56 +1,85 @@
 """Generic JSON-lines metric logs: one object per line with a step-like key (`step`,
 `global_step`, `iteration`, `_step`...) and metric keys (`loss`, `lr`, `eval/loss`...).
-A line without a step takes the previous step + 1."""
+A line without a step takes the previous step + 1.
+
+Logs repeat one set of names on every line, so what each name means (its record key, or that
+it is the step) is worked out once per set of names and reused: a million lines cost a
+million `json.loads` and little else."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 from distill_doctor import records as R
-from distill_doctor.postmortem.keys import STEP_NAMES, map_metrics, normalise, to_number
+from distill_doctor.postmortem.inputs import LogInput
+from distill_doctor.postmortem.keys import STEP_NAMES, map_metrics, normalise, to_number, to_step
 from distill_doctor.postmortem.lines import iter_lines
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
 NAME = "jsonl"
 DESCRIPTION = 'JSON-lines metric logs ({"step": 10, "loss": 2.3, ...} per line)'
+MAX_LAYOUTS = 1024  # distinct sets of names remembered; a log has a handful
 
 
-def sniff(head: bytes, path: Path) -> bool:
+def sniff(head: bytes, path: object) -> bool:
     first = head.lstrip().split(b"\n", 1)[0]
     try:
         obj = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(obj, dict) and map_metrics(obj, {}) > 0
 
 
-def _step_of(obj: dict[str, object]) -> int | None:
-    for name, value in obj.items():
-        if normalise(str(name)) in STEP_NAMES:
-            number = to_number(value)
-            if isinstance(number, int):
-                return number
-    return None
+Layout = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
 
 
-def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+def _layout(names: tuple[str, ...], options: ParseOptions) -> Layout:
+    """(name, record key) of the metrics, and the names that may hold the step."""
+    metrics = tuple((n, k) for n in names if (k := options.key(n)) is not None)
+    steps = tuple(n for n in names if normalise(n) in STEP_NAMES)
+    return metrics, steps
+
+
+def load_line(line: bytes) -> object:
+    """One JSON line; bytes that are not UTF-8 are replaced rather than refused."""
+    try:
+        return json.loads(line)
+    except UnicodeDecodeError:
+        return json.loads(line.decode("utf-8", errors="replace"))
+
+
+def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+    layouts: dict[tuple[str, ...], Layout] = {}
     step = -1
     for line in iter_lines(path, skipped):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line.decode("utf-8", errors="replace"))
+            obj = load_line(line)
         except (ValueError, RecursionError):
             skipped.skip("not a JSON object (cut off?)", len(line))
             continue
-        record: dict[str, object] = {}
-        if not isinstance(obj, dict) or not map_metrics(obj, record):
+        if not isinstance(obj, dict):
             skipped.skip("no metric in the object", len(line))
             continue
-        found = _step_of(obj)
+        names = tuple(obj)
+        layout = layouts.get(names)
+        if layout is None:
+            if len(layouts) >= MAX_LAYOUTS:
+                layouts.clear()
+            layout = layouts[names] = _layout(names, options)
+        metrics, step_names = layout
+        record: dict[str, object] = {}
+        for name, key in metrics:
+            number = to_number(obj[name])
+            if number is not None:
+                record[key] = number
+        if not record:
+            skipped.skip("no metric in the object", len(line))
+            continue
+        found = next((s for n in step_names if (s := to_step(obj[n])) is not None), None)
         step = found if found is not None else step + 1
         record[R.STEP] = step
         yield record
