@@ -11,7 +11,8 @@ A stream (stdin) is a run of its own. `--same-run` merges everything, as the use
 
 A folder given on the command line is walked: its events.jsonl stands for the folder, the
 newest `checkpoint-N/trainer_state.json` for the checkpoints (each holds the history of the
-ones before), and files that no format recognises (configs, weights, READMEs) are passed over."""
+ones before), and files that no format recognises (weights, READMEs) are passed over, as are
+`.json` files other than trainer_state.json (configs: one document, never a log)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ def _walk(root: Path) -> list[Path]:
             continue
         if not path.is_file() or path.is_symlink():
             continue
+        if path.suffix.lower() == ".json" and path.name != "trainer_state.json":
+            continue  # one JSON document: a config, a tokenizer; JSON-lines logs are .jsonl
         if path.name == RUN_LOG:
             found.append(path)
             continue
@@ -155,9 +158,11 @@ def _logs_training(unit: _Unit, options: ParseOptions) -> bool:
 
 
 def _name(files: list[LogInput]) -> str:
-    return ", ".join(str(f) for f in files[:3]) + (
-        f" (+{len(files) - 3})" if len(files) > 3 else ""
-    )
+    """A run's name: its one file, or the folder its files share."""
+    if len(files) == 1:
+        return str(files[0])
+    folders = {str(f.parent) if isinstance(f, Path) else str(f) for f in files}
+    return f"{folders.pop()} ({len(files)} files)" if len(folders) == 1 else f"{len(files)} files"
 
 
 def group_runs(

@@ -198,6 +198,8 @@ def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[d
     state = _SeedState(options, skipped)
     for block in iter_blocks(path, skipped, breaks=b"\r\n"):
         for segment in block.split(b"\n"):
+            if segment.endswith(b"\r"):  # CRLF: the line's end, not one more redraw
+                segment = segment[:-1]
             for line in state.lines(segment):
                 if len(line) > MAX_LINE_BYTES:
                     skipped.skip(LONG_LINE, len(line))
