@@ -129,13 +129,13 @@ def to_number(value: object) -> float | int | None:
     if isinstance(value, float):
         return value
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
+        text = value.strip()
+        if "," in text:
+            text = text.replace(",", "")
         if len(text) > MAX_NUMBER_CHARS:
             return None
-        try:
+        if text.isdigit() or (text[:1] in "-+" and text[1:].isdigit()):
             return to_number(int(text))
-        except ValueError:
-            pass
         try:
             return float(text)
         except ValueError:

@@ -60,6 +60,11 @@ def iter_lines(path: LogInput, skipped: Skipped) -> Iterator[bytes]:
 
 
 def iter_text_lines(path: LogInput, skipped: Skipped) -> Iterator[str]:
-    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error."""
-    for line in iter_lines(path, skipped):
-        yield line.decode("utf-8", errors="replace")
+    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error. A block is
+    decoded at once (it ends at a line break, never inside a character)."""
+    for block in iter_blocks(path, skipped):
+        for line in block.decode("utf-8", errors="replace").split("\n"):
+            if len(line) > MAX_LINE_BYTES:
+                skipped.skip(LONG_LINE, len(line))
+                continue
+            yield line[:-1] if line.endswith("\r") else line

@@ -192,8 +192,12 @@ class _Reader:
 
 
 def _find_dict(line: bytes, pos: int) -> int:
-    found = [i for i in (line.find(b"{'", pos), line.find(b'{"', pos)) if i >= 0]
-    return min(found) if found else -1
+    """Where the next `{'` or `{"` starts: one memchr-speed scan for the brace."""
+    while (brace := line.find(b"{", pos)) >= 0:
+        if line[brace + 1 : brace + 2] in (b"'", b'"'):
+            return brace
+        pos = brace + 1
+    return -1
 
 
 def _parts(line: bytes) -> Iterator[bytes]:

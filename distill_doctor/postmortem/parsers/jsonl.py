@@ -13,14 +13,23 @@ from collections.abc import Iterator
 
 from distill_doctor import records as R
 from distill_doctor.postmortem.inputs import LogInput
-from distill_doctor.postmortem.keys import STEP_NAMES, map_metrics, normalise, to_number, to_step
-from distill_doctor.postmortem.lines import iter_lines
+from distill_doctor.postmortem.keys import (
+    MAX_EXACT_INT,
+    STEP_NAMES,
+    map_metrics,
+    normalise,
+    to_number,
+    to_step,
+)
+from distill_doctor.postmortem.lines import iter_text_lines
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
 NAME = "jsonl"
 DESCRIPTION = 'JSON-lines metric logs ({"step": 10, "loss": 2.3, ...} per line)'
 MAX_LAYOUTS = 1024  # distinct sets of names remembered; a log has a handful
+_DECODER = json.JSONDecoder()
+_SCAN = _DECODER.scan_once
 
 
 def sniff(head: bytes, path: object) -> bool:
@@ -42,26 +51,39 @@ def _layout(names: tuple[str, ...], options: ParseOptions) -> Layout:
     return metrics, steps
 
 
-def load_line(line: bytes) -> object:
+def load_line(line: bytes | str) -> object:
     """One JSON line; bytes that are not UTF-8 are replaced rather than refused."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", errors="replace")
+    return _decode(line)
+
+
+def _decode(line: str) -> object:
+    """`json.loads` of one line without its per-call overhead (the scanner straight on a line
+    that starts with its object, as metric lines do)."""
+    if not line.startswith("{"):
+        return _DECODER.decode(line)
     try:
-        return json.loads(line)
-    except UnicodeDecodeError:
-        return json.loads(line.decode("utf-8", errors="replace"))
+        obj, end = _SCAN(line, 0)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(line) and not line[end:].isspace():
+        raise ValueError("extra data after the object")
+    return obj
 
 
 def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
     layouts: dict[tuple[str, ...], Layout] = {}
     step = -1
-    for line in iter_lines(path, skipped):
-        if not line.strip():
+    for line in iter_text_lines(path, skipped):
+        if not line or line.isspace():
             continue
         try:
-            obj = load_line(line)
+            obj = _decode(line)
         except (ValueError, RecursionError):
             skipped.skip("not a JSON object (cut off?)", len(line))
             continue
-        if not isinstance(obj, dict):
+        if type(obj) is not dict:
             skipped.skip("no metric in the object", len(line))
             continue
         names = tuple(obj)
@@ -73,13 +95,20 @@ def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[d
         metrics, step_names = layout
         record: dict[str, object] = {}
         for name, key in metrics:
-            number = to_number(obj[name])
-            if number is not None:
+            value = obj[name]
+            if type(value) is float:  # the common case, without a call
+                record[key] = value
+            elif (number := to_number(value)) is not None:
                 record[key] = number
         if not record:
             skipped.skip("no metric in the object", len(line))
             continue
-        found = next((s for n in step_names if (s := to_step(obj[n])) is not None), None)
+        found = None
+        for name in step_names:
+            value = obj[name]
+            found = value if type(value) is int and 0 <= value <= MAX_EXACT_INT else to_step(value)
+            if found is not None:
+                break
         step = found if found is not None else step + 1
         record[R.STEP] = step
         yield record
