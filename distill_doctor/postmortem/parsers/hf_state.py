@@ -15,8 +15,8 @@ from pathlib import Path
 
 from distill_doctor import records as R
 from distill_doctor.postmortem.inputs import LogInput, iter_chunks
-from distill_doctor.postmortem.keys import map_metrics
 from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.parsers.jsonl import Layouts
 from distill_doctor.postmortem.skipped import Skipped
 
 NAME = "hf-trainer-state"
@@ -106,16 +106,11 @@ def _utf8_cut(data: bytes) -> int:
     return len(data)
 
 
-def _entry_record(entry: object, skipped: Skipped, options: ParseOptions) -> dict | None:
-    if not isinstance(entry, dict) or "train_runtime" in entry:
+def _entry_record(entry: object, skipped: Skipped, layouts: Layouts) -> dict | None:
+    if type(entry) is not dict or "train_runtime" in entry:
         return None  # the summary entry repeats an average over the run
-    step = entry.get("step")
-    record: dict[str, object] = {}
-    if (
-        not isinstance(step, int)
-        or isinstance(step, bool)
-        or not map_metrics(entry, record, options)
-    ):
+    record, step = layouts.metrics(entry)
+    if step is None or not record:
         skipped.skip("log_history entry without a step or metric", len(str(entry)[:1000]))
         return None
     record[R.STEP] = step
@@ -123,13 +118,14 @@ def _entry_record(entry: object, skipped: Skipped, options: ParseOptions) -> dic
 
 
 def _history(buffer: _Buffer, skipped: Skipped, options: ParseOptions) -> Iterator[dict]:
+    layouts = Layouts(options)
     buffer.pos += 1  # the "["
     while (char := buffer.skip_space()) not in ("]", ""):
         ok, entry = buffer.value()
         if not ok:
             skipped.skip("log_history entry that is not valid JSON (cut off?)", 0)
             return
-        record = _entry_record(entry, skipped, options)
+        record = _entry_record(entry, skipped, layouts)
         if record is not None:
             yield record
     if char == "]":

@@ -51,6 +51,37 @@ def _layout(names: tuple[str, ...], options: ParseOptions) -> Layout:
     return metrics, steps
 
 
+class Layouts:
+    """What each set of names means, worked out once per set: a log repeats a few sets."""
+
+    def __init__(self, options: ParseOptions) -> None:
+        self.options = options
+        self.known: dict[tuple[str, ...], Layout] = {}
+
+    def metrics(self, obj: dict[str, object]) -> tuple[dict[str, object], int | None]:
+        """(the record's metrics, the step the object states or None)."""
+        names = tuple(obj)
+        layout = self.known.get(names)
+        if layout is None:
+            if len(self.known) >= MAX_LAYOUTS:
+                self.known.clear()
+            layout = self.known[names] = _layout(names, self.options)
+        metric_names, step_names = layout
+        record: dict[str, object] = {}
+        for name, key in metric_names:
+            value = obj[name]
+            if type(value) is float:  # the common case, without a call
+                record[key] = value
+            elif (number := to_number(value)) is not None:
+                record[key] = number
+        for name in step_names:
+            value = obj[name]
+            step = value if type(value) is int and 0 <= value <= MAX_EXACT_INT else to_step(value)
+            if step is not None:
+                return record, step
+        return record, None
+
+
 def load_line(line: bytes | str) -> object:
     """One JSON line; bytes that are not UTF-8 are replaced rather than refused."""
     if isinstance(line, bytes):
@@ -73,7 +104,7 @@ def _decode(line: str) -> object:
 
 
 def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
-    layouts: dict[tuple[str, ...], Layout] = {}
+    layouts = Layouts(options)
     step = -1
     for line in iter_text_lines(path, skipped):
         if not line or line.isspace():
@@ -83,32 +114,10 @@ def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[d
         except (ValueError, RecursionError):
             skipped.skip("not a JSON object (cut off?)", len(line))
             continue
-        if type(obj) is not dict:
-            skipped.skip("no metric in the object", len(line))
-            continue
-        names = tuple(obj)
-        layout = layouts.get(names)
-        if layout is None:
-            if len(layouts) >= MAX_LAYOUTS:
-                layouts.clear()
-            layout = layouts[names] = _layout(names, options)
-        metrics, step_names = layout
-        record: dict[str, object] = {}
-        for name, key in metrics:
-            value = obj[name]
-            if type(value) is float:  # the common case, without a call
-                record[key] = value
-            elif (number := to_number(value)) is not None:
-                record[key] = number
+        record, found = layouts.metrics(obj) if type(obj) is dict else ({}, None)
         if not record:
             skipped.skip("no metric in the object", len(line))
             continue
-        found = None
-        for name in step_names:
-            value = obj[name]
-            found = value if type(value) is int and 0 <= value <= MAX_EXACT_INT else to_step(value)
-            if found is not None:
-                break
         step = found if found is not None else step + 1
         record[R.STEP] = step
         yield record
