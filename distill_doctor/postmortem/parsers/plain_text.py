@@ -5,9 +5,11 @@
     Iter: 1200 | loss: 2.31 | lr: 1e-4 | grad_norm: 0.8
     Epoch(train) [1][200/735]  lr: 1.9870e-04  time: 2.89  loss: 2.7522  grad_norm: 3.0608
     iteration     5426/  250000 | learning rate: 2.999E-04 | lm loss: 2.3E+00 | grad norm: nan
-Names are matched as words with a colon or `=`: `Train Loss`, `val_loss` and `Validation
-Accuracy` are the record keys `loss`, `eval_loss` and `eval_accuracy` (the longest tail of
-the words that names a metric wins: `avg train loss` is `loss`). The step is a step or iter
+    iter 2920: loss 3.9883, time 1099.34ms, mfu 15.34%
+Names are matched as words with a colon or `=`, or ending a field with their value:
+`Train Loss`, `val_loss` and `Validation Accuracy` are the record keys `loss`, `eval_loss`
+and `eval_accuracy` (the longest tail of the words that names a metric wins: `avg train loss`
+is `loss`). The step is a step or iter
 counter on the line; else `[epoch][i/n]` as epoch * n + i; else the epoch number itself;
 else the last counter seen (a metric line under an `Epoch 3` heading); else the line count.
 """
@@ -49,33 +51,55 @@ _COUNTER = re.compile(
     re.IGNORECASE,
 )
 _LOSS_WORD = re.compile(rb"loss", re.IGNORECASE)
+# Without `:` or `=`, a name and its value end a field: fields are split by `,`, `|`, `;`, a
+# tab or two spaces (`iter 2920: loss 3.9883, time 1099.34ms`; `loss 6.35 (6.13)    lr 1e-4`),
+# and a running average in parentheses after the value is dropped.
+_FIELD_BREAK = re.compile(rb"[,|;\t]|  ")
+_SPACED_PAIR = re.compile(
+    rb"(?<![\w./-])(" + _WORD + rb"(?: " + _WORD + rb"){0,3}) {1,4}(" + _NUMBER + rb")"
+    rb"(?: {0,4}\([^()]{0,40}\))? {0,4}$",
+    re.IGNORECASE,
+)
+
+
+def _metric_key(raw_name: bytes, options: ParseOptions) -> str | None:
+    """The longest tail of the words that names a metric (`avg train loss` is `loss`)."""
+    words = raw_name.decode("ascii", "replace").split(" ")
+    for first in range(len(words)):
+        key = options.key(" ".join(words[first:]))
+        if key is not None:
+            return key if key != R.EPOCH else None
+    return None
 
 
 def _metrics(line: bytes, options: ParseOptions) -> dict[str, object]:
     found: dict[str, object] = {}
-    for raw_name, raw_value in _PAIR.findall(line[:MAX_SCAN_BYTES]):
-        words = raw_name.decode("ascii", "replace").split(" ")
-        for first in range(len(words)):  # the longest tail of the words that names a metric
-            key = options.key(" ".join(words[first:]))
-            if key is not None:
-                break
+    text = line[:MAX_SCAN_BYTES]
+    pairs = _PAIR.findall(text)
+    for field in _FIELD_BREAK.split(text):
+        spaced = _SPACED_PAIR.search(field)
+        if spaced is not None:
+            pairs.append(spaced.groups())
+    for raw_name, raw_value in pairs:
+        key = _metric_key(raw_name, options)
         number = to_number(raw_value.decode("ascii")) if key is not None else None
-        if key is not None and number is not None and key != R.EPOCH:
+        if key is not None and number is not None:
             found.setdefault(key, number)
     return found
 
 
 def sniff(head: bytes, path: object) -> bool:
-    """At least three lines that print a loss with a colon or `=` (prose mentions one)."""
-    lines = 0
+    """Three lines that print a loss (prose mentions one now and then), or every line of a
+    log shorter than that."""
+    found = written = 0
     for line in head.split(b"\n")[:2000]:
+        written += bool(line.strip())
         if _LOSS_WORD.search(line) is None:
             continue
-        names = {k for k in _metrics(line, ParseOptions()) if "loss" in k}
-        lines += bool(names)
-        if lines >= 3:
+        found += any("loss" in k for k in _metrics(line, ParseOptions()))
+        if found >= 3:
             return True
-    return False
+    return found >= 1 and found == written
 
 
 class _Steps:
