@@ -16,9 +16,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from distill_doctor.cli import app
+from distill_doctor.postmortem.formats import PARSERS
 from distill_doctor.postmortem.parsers import ParseOptions, hf_stdout, plain_text, seed_text, wordlm
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -191,3 +194,51 @@ def test_lightning_csv_with_an_empty_epoch_column_still_has_its_loss(tmp_path):
     result = invoke(str(path), "--format", "json")
     document = json.loads(result.stdout)
     assert document["verdict"] != "no-data" and document["records"] == 143
+
+
+# Adversarial pieces a log line is built from: deep nesting, huge numbers, long runs, binary.
+_PIECES = st.sampled_from(
+    [
+        b"[" * 5000,
+        b"{" * 5000,
+        b'{"a": ' * 3000,
+        b"{'loss': " * 2000,
+        b"9" * 5000,
+        b"1e999999",
+        b"-0.0e-0",
+        b"nan",
+        b"inf",
+        b"loss=",
+        b"loss: ",
+        b"[Eval] ",
+        b"Step 1: ",
+        b"Epoch: 3, ",
+        b" " * 20000,
+        b"\r" * 3000,
+        b"x" * 30000,
+        b"\x1b[" * 2000,
+        b"\x00\xff\xfe",
+        b"\n",
+        b"\r\n",
+        b"| epoch 1 | 1/9 batches | lr ",
+        b'{"type": "finding", "id": "x", "severity": ',
+        b'"log_history": [',
+    ]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pieces=st.lists(st.one_of(_PIECES, st.binary(max_size=200)), min_size=1, max_size=12),
+    name=st.sampled_from(["t.log", "m.jsonl", "trainer_state.json", "metrics.csv", "events.jsonl"]),
+)
+def test_every_parser_on_adversarial_lines(tmp_path_factory, pieces, name):
+    path = tmp_path_factory.mktemp("adv") / name
+    path.write_bytes(b"".join(pieces))
+    with alarm(20):
+        for parser in PARSERS:
+            list(parser.parse(path, Skipped("adv"), ParseOptions()))
+        result = invoke(str(path), "--format", "json")
+    clean_exit(result)
