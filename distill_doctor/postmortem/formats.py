@@ -60,8 +60,6 @@ def expand(path: LogInput) -> list[LogInput]:
         return [path]
     if is_stream_name(str(path)):
         return [open_stream(path)]
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory.")
     check_regular(path)
     if not path.is_dir():
         return [path]

@@ -101,9 +101,12 @@ def open_stream(path: Path) -> StreamInput:
 
 
 def check_regular(path: Path) -> None:
-    """A path that is neither a regular file nor a directory: refused with the reason."""
+    """A path that is missing, unreadable, or neither a regular file nor a directory: refused
+    with the reason."""
     try:
         mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file or directory.") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied; check the folder's permissions.") from None
     except OSError as err:

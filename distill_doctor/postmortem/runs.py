@@ -174,8 +174,6 @@ def group_runs(
         if is_stream_name(str(path)):
             streams.append(open_stream(path))
             continue
-        if not path.exists():
-            raise InputError(f"{path}: no such file or directory.")
         check_regular(path)
         files.append(path)
     units = _units(files, streams, format_in)

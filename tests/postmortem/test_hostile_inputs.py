@@ -242,3 +242,20 @@ def test_every_parser_on_adversarial_lines(tmp_path_factory, pieces, name):
             list(parser.parse(path, Skipped("adv"), ParseOptions()))
         result = invoke(str(path), "--format", "json")
     clean_exit(result)
+
+
+def test_a_file_in_a_folder_the_user_cannot_enter(tmp_path, monkeypatch):
+    # Root ignores permissions, so the refusal the kernel gives a user is simulated.
+    from pathlib import Path as RealPath
+
+    locked = tmp_path / "locked" / "train.log"
+    real_stat = RealPath.stat
+
+    def stat(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(RealPath, "stat", stat)
+    result = invoke(str(locked))
+    assert result.exit_code == 2 and "permission denied" in result.output
