@@ -29,17 +29,18 @@ class ParseOptions:
     # `--map loss=train_loss_step`: the user's choice of a log name (normalised) for a record
     # key. A mapped key takes no other name: `train_loss_epoch` no longer becomes `loss`.
     key_map: Mapping[str, str] = field(default_factory=dict)
+    # Names already looked up through the map (a log repeats a few names millions of times).
+    _mapped: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     def key(self, raw_name: str) -> str | None:
         """The record key of a metric name, the user's map first."""
         if not self.key_map:
             return record_key(raw_name)
-        name = normalise(raw_name)
-        if name in self.key_map:
-            return self.key_map[name]
-        key = record_key(raw_name)
-        return None if key in self._mapped_keys else key
-
-    @property
-    def _mapped_keys(self) -> frozenset[str]:
-        return frozenset(self.key_map.values())
+        if raw_name not in self._mapped:
+            if len(self._mapped) >= 4096:  # bounded, whatever names a file invents
+                self._mapped.clear()
+            name = normalise(raw_name)
+            key = self.key_map.get(name) or record_key(raw_name)
+            taken = name not in self.key_map and key in self.key_map.values()
+            self._mapped[raw_name] = None if taken else key
+        return self._mapped[raw_name]
