@@ -92,10 +92,11 @@ def sniff(path: LogInput) -> ModuleType | None:
     head = read_head(path)
     if not head.strip() or looks_like_document(head, path):
         return None
-    for parser in PARSERS:
-        if parser.sniff(head, path):
-            return parser
-    return None
+    return _first_sniffed(head, path)
+
+
+def _first_sniffed(head: bytes, path: LogInput) -> ModuleType | None:
+    return next((parser for parser in PARSERS if parser.sniff(head, path)), None)
 
 
 def detect(path: LogInput, forced: str | None = None) -> ModuleType:
@@ -112,9 +113,9 @@ def detect(path: LogInput, forced: str | None = None) -> ModuleType:
             f"{path}: a document (Markdown or similar), not a training log; its example lines "
             "are not a run. If it really is a log, name its format with --format-in."
         )
-    for parser in PARSERS:
-        if parser.sniff(head, path):
-            return parser
+    parser = _first_sniffed(head, path)
+    if parser is not None:
+        return parser
     raise InputError(
         f"{path}: not a training log this tool recognises (looked at its first "
         f"{len(head):,} bytes). Formats understood: {formats_understood()}. If it is one of "
