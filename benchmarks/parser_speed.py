@@ -57,15 +57,18 @@ def jsonl_log(path: Path, records: int) -> None:
 
 
 def trainer_state(path: Path, size: int) -> None:
+    """Written entry by entry, as `json.dumps(indent=2, sort_keys=True)` lays it out: building
+    it whole here would raise this process's peak RSS, which a child inherits across exec."""
     if path.exists() and path.stat().st_size >= size:
         return
     entries = size // 150
-    history = [
-        {"epoch": s / 1e5, "grad_norm": 1.0, "learning_rate": 1e-4, "loss": 3.0, "step": s}
-        for s in range(1, entries + 1)
-    ]
-    state = {"global_step": entries, "log_history": history, "max_steps": entries}
-    path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    with open(path, "w") as out:
+        out.write(f'{{\n  "global_step": {entries},\n  "log_history": [\n')
+        for step in range(1, entries + 1):
+            entry = {"epoch": step / 1e5, "grad_norm": 1.0, "learning_rate": 1e-4, "loss": 3.0}
+            text = json.dumps({**entry, "step": step}, indent=2, sort_keys=True)
+            out.write("    " + text.replace("\n", "\n    ") + (",\n" if step < entries else "\n"))
+        out.write(f'  ],\n  "max_steps": {entries}\n}}\n')
 
 
 def worker(kind: str, path: Path) -> dict[str, float]:
