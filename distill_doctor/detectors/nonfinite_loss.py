@@ -11,7 +11,15 @@ import re
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import EVAL_PREFIX, GRAD_NORM, LOSS, LOSS_PREFIX, WARNING, Record
+from distill_doctor.records import (
+    EVAL_PREFIX,
+    GRAD_NORM,
+    LOSS,
+    LOSS_PREFIX,
+    MICRO_STEP,
+    WARNING,
+    Record,
+)
 from distill_doctor.registry import RuleDoc, register
 
 # Clean records needed before a new NaN counts as a new episode: one finding per outbreak,
@@ -76,9 +84,12 @@ class NonfiniteLoss:
         bad = _nonfinite_field(record)
         if bad is not None:
             key, value = bad
-            return self._episode(
-                step_of(record), f"{key} is {value}", {"field": key, "value": plain(value)}
-            )
+            evidence = {"field": key, "value": plain(value)}
+            micro = record.get(MICRO_STEP)
+            if isinstance(micro, int):  # the live trainer names the micro-batch it began in
+                evidence["micro_step"] = micro
+            within = f" (micro-batch {micro} of the step)" if "micro_step" in evidence else ""
+            return self._episode(step_of(record), f"{key} is {value}{within}", evidence)
         clamped = _clamped_loss(record)
         if clamped is not None:
             return self._episode(

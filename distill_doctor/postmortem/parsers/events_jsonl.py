@@ -69,7 +69,11 @@ def _record(event: dict[str, object], step: int) -> dict[str, object] | None:
     if kind in ("metrics", "eval"):
         return _metrics(event, step)
     if kind == "run":
-        facts = {k: v for k in _RUN_FACTS if (v := to_step(event.get(k))) is not None}
+        facts: dict[str, object] = {
+            k: v for k in _RUN_FACTS if (v := to_step(event.get(k))) is not None
+        }
+        if isinstance(event.get(R.DEVICE), str):
+            facts[R.DEVICE] = event[R.DEVICE]
         return {R.STEP: step, **facts} if facts else None
     if kind == "finding":
         finding = _finding(event)
