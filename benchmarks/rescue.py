@@ -25,7 +25,6 @@ from distill_doctor.config.loader import read_json_object  # noqa: E402
 from distill_doctor.config.schema import TrainConfig  # noqa: E402
 from distill_doctor.trainer import loop  # noqa: E402
 from distill_doctor.trainer.demo import demo_config_path  # noqa: E402
-from distill_doctor.trainer.faults import Faults  # noqa: E402
 from distill_doctor.watchdog.core import Watchdog  # noqa: E402
 from distill_doctor.watchdog.policy import Action, Policy  # noqa: E402
 from distill_doctor.watchdog.trainer_observer import TrainerWatchdog  # noqa: E402
@@ -60,7 +59,7 @@ def demo_config(steps: int, **overrides) -> TrainConfig:
 def final_eval(cfg: TrainConfig, fault: str | None, on_error: Action) -> dict:
     actions = ActionCount()
     watchdog = Watchdog(policy=Policy(on_error=on_error), sinks=[actions])
-    faults = Faults.parse([f"{fault}@{ONSET_STEP}"] if fault else [])
+    inject = (f"{fault}@{ONSET_STEP}",) if fault else ()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         try:
@@ -68,7 +67,7 @@ def final_eval(cfg: TrainConfig, fault: str | None, on_error: Action) -> dict:
                 cfg,
                 Path(folder) / "run",
                 [TrainerWatchdog(watchdog)],
-                faults=faults,
+                inject=inject,
                 extra_state={"watchdog": watchdog},
             )
         except Exception as error:  # noqa: BLE001 - a crash is a result here

@@ -28,6 +28,17 @@ Keys (use these names, not synonyms; parsers map their formats onto them):
     vocab_size      the model's vocabulary size, when known (for loss-above-chance)
     warning         the text of a warning line the log printed at this step
     device          where the run trains: "cpu", "cuda", "cuda:1", "mps" (a string)
+  A torch.distributed run (`torchrun`; see docs/distributed.md) adds, in rank 0's record:
+    world_size              the ranks that trained the step (loss, loss_<name>, tokens_per_s:
+                            summed over ranks; mem_used_bytes: the worst rank's)
+    rank_checksum_spread    max - min of the ranks' student checksums (0.0 while in sync)
+    rank_checksum_outlier   the rank whose checksum is furthest from the ranks' median
+    rank_step_s_max / rank_step_s_median / rank_step_s_argmax
+                            seconds each rank computes a step before it waits for the
+                            others: the slowest, the median of the other ranks, the
+                            slowest's rank
+    rank_mem_argmax         the rank with the most device memory in use
+    nonfinite_ranks         the ranks whose own loss is NaN or Inf ("1", "0,3"); absent if none
 """
 
 from __future__ import annotations
@@ -61,3 +72,11 @@ SCHEDULER_STEPS = "scheduler_steps"
 VOCAB_SIZE = "vocab_size"
 WARNING = "warning"
 DEVICE = "device"
+WORLD_SIZE = "world_size"
+RANK_CHECKSUM_SPREAD = "rank_checksum_spread"
+RANK_CHECKSUM_OUTLIER = "rank_checksum_outlier"
+RANK_STEP_S_MAX = "rank_step_s_max"
+RANK_STEP_S_MEDIAN = "rank_step_s_median"
+RANK_STEP_S_ARGMAX = "rank_step_s_argmax"
+RANK_MEM_ARGMAX = "rank_mem_argmax"
+NONFINITE_RANKS = "nonfinite_ranks"

@@ -6,6 +6,7 @@ Exit codes: 0 no error-severity finding, 1 error findings (with --fix: in the fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,8 +29,19 @@ class OutputFormat(str, Enum):
 
 
 class DialectName(str, Enum):
+    """`--dialect` values: rules.base.Dialect, spelled out so that building the CLI imports no
+    config code (tests/check/test_framework_dialects.py keeps the two lists equal)."""
+
     native = "native"
     hf = "hf"
+    trl = "trl"
+    torchtune = "torchtune"
+    llamafactory = "llamafactory"
+    axolotl = "axolotl"
+    distillkit = "distillkit"
+    accelerate = "accelerate"
+    deepspeed = "deepspeed"
+    wandb = "wandb"
 
 
 def check(
@@ -49,7 +61,11 @@ def check(
     ] = None,
     dialect: Annotated[
         DialectName | None,
-        typer.Option(metavar="native|hf", help="Force the config dialect (default: detect)."),
+        typer.Option(
+            metavar="DIALECT",
+            help="Force the dialect (default: detect): native, hf, trl, torchtune, "
+            "llamafactory, axolotl, distillkit, accelerate, deepspeed, wandb.",
+        ),
     ] = None,
     train_samples: Annotated[
         int | None,
@@ -64,15 +80,19 @@ def check(
 ) -> None:
     """Lint a training config before any GPU time is spent.
 
-    CONFIG is a JSON training config: the bundled trainer's or Hugging Face TrainingArguments.
-    Scheduler steps, warmup, KD temperature, memory, precision, eval cadence: each finding
-    has an id, a severity, its evidence and a fix.
+    CONFIG is a JSON or YAML training config (`-` reads stdin): the bundled trainer's,
+    Hugging Face TrainingArguments / TRL, torchtune, LLaMA-Factory, axolotl, DistillKit,
+    accelerate, DeepSpeed or a W&B run's config.yaml. Scheduler steps, warmup, KD
+    temperature, memory, precision, eval cadence: each finding has an id, a severity, its
+    evidence and a fix; what could not be checked is said too.
 
     Exit 0: no error finding; 1: error findings; 2: bad input.
     """
     # Imported here, not at the top: every `doctor` command imports this module to build the
     # CLI, and the other commands should not pay for the config schema and the rules.
     from distill_doctor.config.context import describe_context, load_context
+    from distill_doctor.config.coverage import not_checked
+    from distill_doctor.config.fix import check_fixable
     from distill_doctor.findings import has_errors
     from distill_doctor.rules import run_rules
 
@@ -83,9 +103,12 @@ def check(
         )
     options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
+    if output is not None:
+        check_fixable(loaded)
     findings = run_rules(ctx)
     fixed = fix_and_recheck(findings, ctx, loaded, output, options) if output else None
-    report = render(format, findings, describe_context(ctx, loaded), loaded, fixed)
+    context = Context(describe_context(ctx, loaded), not_checked(ctx))
+    report = render(format, findings, context, loaded, fixed)
     typer.echo(report, nl=False)
     remaining = fixed.remaining if fixed else findings
     raise typer.Exit(1 if has_errors(remaining) else 0)
@@ -109,10 +132,16 @@ def fix_and_recheck(
     return FixOutcome(output, result, run_rules(fixed_ctx))
 
 
+@dataclass(frozen=True)
+class Context:
+    lines: list[str]  # what the check knew and where each number came from
+    not_checked: list[str]  # what it could not check, and why
+
+
 def render(
     format: OutputFormat,
     findings: list[Finding],
-    ctx_lines: list[str],
+    context: Context,
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
@@ -136,15 +165,17 @@ def render(
         extra: dict[str, Any] = {
             "config": str(loaded.path),
             "dialect": loaded.dialect,
-            "context": ctx_lines,
+            "context": context.lines,
+            "not_checked": context.not_checked,
             "summary": summary_line(findings),
         }
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
     width = terminal_width()
+    notes = context.lines + [f"not checked: {line}" for line in context.not_checked]
     report = render_text(
-        findings, title=str(loaded.path), notes=ctx_lines, color=use_color(), width=width
+        findings, title=str(loaded.path), notes=notes, color=use_color(), width=width
     )
     if fixed is not None:
         report += render_fix(fixed, color=use_color(), width=width)

@@ -2,12 +2,15 @@
 
 torch and transformers are imported inside the command only: this module is imported by the
 CLI that `doctor check` and `doctor postmortem` run, and those must never load torch.
+Under `torchrun` every rank runs this command; rank 0 alone prints and writes the run
+directory (docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,13 +21,15 @@ from rich.console import Console
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Severity
 from distill_doctor.trainer.demo import demo_config_path
-from distill_doctor.trainer.faults import FAULTS, Faults
-from distill_doctor.watchdog.policy import EXIT_WATCHDOG_ABORT, build_policy
+from distill_doctor.trainer.faults import FAULTS, Faults, check_names
+from distill_doctor.watchdog.policy import EXIT_WATCHDOG_ABORT, Action, build_policy
 
 if TYPE_CHECKING:
     from distill_doctor.config.schema import TrainConfig
 
-EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143}  # + 3: watchdog
+# rank-lost: 75 (EX_TEMPFAIL), "try again": resuming from the last checkpoint is the retry;
+# the watchdog's abort: EXIT_WATCHDOG_ABORT (3).
+EXIT_CODES = {"completed": 0, "stopped": 1, "SIGINT": 130, "SIGTERM": 143, "rank-lost": 75}
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -183,19 +188,28 @@ def train(
             metavar="FAULT[@STEP]",
             help="Put a known fault into the run, to see the watchdog catch it (repeatable): "
             + ", ".join(FAULTS)
-            + ".",
+            + " (docs/watchdog.md, docs/distributed.md).",
         ),
     ] = None,
+    dist_timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Under torchrun: how long a collective waits for a lost rank.",
+        ),
+    ] = 600.0,
 ) -> None:
     """Distil a teacher into a student (the offline demo by default).
 
     CONFIG (or --config CONFIG): a JSON training config; without one, the demo's config is
     the base and the options override it. Before the first step, the config rules of
-    `doctor check` run on the resolved config ([Check] lines).
+    `doctor check` run on the resolved config ([Check] lines). Under torchrun
+    (`torchrun --nproc-per-node N -m distill_doctor train ...`) it trains on N ranks.
 
     Exit 0: done; 1: the pre-flight found errors (unless --allow-errors) or an observer
     stopped the run; 2: bad input; 3: the watchdog stopped the run (checkpoint saved);
-    130/143: SIGINT/SIGTERM (resume with --resume).
+    75: a rank was lost (resume from the last checkpoint); 130/143: SIGINT/SIGTERM.
     """
     if config is not None and config_option is not None and config != config_option:
         raise InputError(
@@ -212,56 +226,43 @@ def train(
     }
     overrides.update({key: value for key, value in named.items() if value is not None})
     cfg, source = resolve_config(config, resume, overrides)
-    faults = Faults.parse(inject or [])
     rules = build_policy(
         on_error or ("abort" if watch else "warn"), policy or [], cfg.watchdog_policy
     )
-    run_dir = resume or run_dir or new_run_dir()
-    prepare_run_dir(run_dir, cfg, resume is not None)
+    check_names(inject or [])  # before any model loads
 
-    from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
-    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
-    from distill_doctor.watchdog.core import Watchdog
-    from distill_doctor.watchdog.trainer_observer import TrainerWatchdog
-    from distill_doctor.watchdog.view import FindingLines, LiveView, PlainView
+    from distill_doctor.trainer import distributed  # lazy: imports torch
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"Config: {source} · run directory: {run_dir}")
-    sinks = [
-        EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
-        TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
-    ]
-    if watch:
-        view = (LiveView if console.is_terminal else PlainView)(console, cfg.logging_steps)
-        sinks.append(view)
-    else:  # the detectors run anyway (they are cheap); findings are printed as lines
-        view = None
-        sinks += [ProgressSink(console), FindingLines(console)]
-    watchdog = Watchdog(policy=rules, sinks=sinks)
-    # The watchdog first: its probes add to the record (update/weight) before sinks log it.
-    observers = [TrainerWatchdog(watchdog, view), *sinks]
-    started = time.perf_counter()
+    run_dir = resume or run_dir or new_run_dir()
     try:
-        result = run_training(
-            cfg,
-            run_dir,
-            observers,
-            resume=resume is not None,
-            faults=faults,
-            extra_state={"watchdog": watchdog},
-        )
-    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
-        console.print("Interrupted before training started; nothing to save.")
-        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
-    for line in summary_lines(result, time.perf_counter() - started):
+        with distributed.process_group(cfg.device, dist_timeout) as here:
+            Faults.parse(inject or [], here)  # a rank fault needs several ranks
+            if here.enabled and (
+                rules.on_error is Action.ADJUST or Action.ADJUST in rules.per_id.values()
+            ):
+                raise InputError(
+                    "adjust repairs a single-process run only for now (a repair on rank 0 "
+                    "would leave the other ranks behind); under torchrun use abort or warn."
+                )
+            run_dir = here.broadcast_object(run_dir)  # one run directory: rank 0's clock names it
+            options = Options(source, resume, inject, watch, rules)
+            result, seconds, watchdog = train_ranks(cfg, run_dir, options, here, console)
+    except distributed.RankLost as lost:
+        console.print(f"{lost} {last_checkpoint_line(run_dir)}", style="bold red", markup=False)
+        raise typer.Exit(EXIT_CODES["rank-lost"]) from None
+    if not here.is_main:
+        raise typer.Exit(0 if result.status == "completed" else EXIT_CODES["stopped"])
+    for line in summary_lines(result, seconds):
         console.print(line)
     if watchdog.abort is not None and result.status == "stopped":
         print_abort(console, watchdog.abort, result, run_dir)
         raise typer.Exit(EXIT_WATCHDOG_ABORT)
     if result.status != "completed":
+        again = "doctor train" if not here.enabled else "torchrun ... -m distill_doctor train"
         console.print(
             f"Stopped at step {result.state.step} ({result.stop_reason}); checkpoint saved. "
-            f"Resume with: doctor train --resume {run_dir}"
+            f"Resume with: {again} --resume {run_dir}"
         )
         raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
     errors = [f for f in result.preflight if f.severity is Severity.ERROR]
@@ -273,3 +274,73 @@ def train(
             "accepts a config broken on purpose."
         )
         raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `train` hands each rank besides the config."""
+
+    source: str
+    resume: Path | None
+    inject: list[str] | None
+    watch: bool
+    rules: Any  # the watchdog's Policy
+
+
+def train_ranks(
+    cfg: Any, run_dir: Path, options: Options, here: Any, console: Console
+) -> tuple[Any, float, Any]:
+    """This rank's training; rank 0 alone writes the run directory, prints, logs and runs
+    the watchdog (every rank stops when it aborts: the loop agrees on stops)."""
+    from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
+    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
+    from distill_doctor.watchdog.core import Watchdog
+    from distill_doctor.watchdog.trainer_observer import TrainerWatchdog
+    from distill_doctor.watchdog.view import FindingLines, LiveView, PlainView
+
+    resume = options.resume
+    watchdog = Watchdog(policy=options.rules)
+    observers: list[Any] = []
+    if here.is_main:
+        prepare_run_dir(run_dir, cfg, resume is not None)
+        ranks = f" · {here.world_size} ranks" if here.enabled else ""
+        console.print(f"Config: {options.source} · run directory: {run_dir}{ranks}")
+        sinks: list[Any] = [
+            EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
+            TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
+        ]
+        view = None
+        if options.watch:
+            view = (LiveView if console.is_terminal else PlainView)(console, cfg.logging_steps)
+            sinks.append(view)
+        else:  # the detectors run anyway (they are cheap); findings are printed as lines
+            sinks += [ProgressSink(console), FindingLines(console)]
+        watchdog.sinks = sinks
+        # The watchdog first: its probes add to the record (update/weight) before sinks log it.
+        observers = [TrainerWatchdog(watchdog, view), *sinks]
+    started = time.perf_counter()
+    try:
+        result = run_training(
+            cfg,
+            run_dir,
+            observers,
+            resume=resume is not None,
+            inject=tuple(options.inject or ()),
+            extra_state={"watchdog": watchdog} if here.is_main else {},
+        )
+    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
+        console.print("Interrupted before training started; nothing to save.")
+        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
+    return result, time.perf_counter() - started, watchdog
+
+
+def last_checkpoint_line(run_dir: Path) -> str:
+    from distill_doctor.trainer.checkpoint import complete_checkpoints  # lazy: imports torch
+
+    found = complete_checkpoints(run_dir / "checkpoints")
+    if not found:
+        return "No checkpoint was written; start the run again."
+    return (
+        f"The last checkpoint, {found[-1]}, is complete; resume every rank with "
+        f"`torchrun ... -m distill_doctor train --resume {run_dir}`."
+    )

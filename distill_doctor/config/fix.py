@@ -4,7 +4,11 @@ Only the keys a rule fixes change; every other key, its order and its value stay
 A patch names canonical keys; a Hugging Face file gets them under its own names (`batch_size`
 becomes `per_device_train_batch_size`, a warmup given as `warmup_ratio` stays a ratio). A key
 the dialect cannot express (a TrainingArguments file has no `kd_top_k`) is reported as skipped.
-The input file is never overwritten: the result goes to a new path.
+The input file is never overwritten: the result goes to a new path, refused when it is the
+input under another name (a hard or symbolic link), written to a temporary file beside it and
+renamed into place, so that a full disk or a killed process never leaves half a config.
+Only JSON files in the native and Hugging Face/TRL dialects are rewritten: a YAML file's
+comments and layout would be lost, so its fixes are shown for the user to apply.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import stat
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,20 @@ HF_NAMES.update(
     eval_steps="eval_steps",
     lr_scheduler="lr_scheduler_type",
 )
+
+
+HF_DIALECTS = ("hf", "trl")
+FIXABLE_DIALECTS = ("native", *HF_DIALECTS)
+
+
+def check_fixable(loaded: LoadedConfig) -> None:
+    """--fix rewrites JSON configs of the dialects it can express patches in."""
+    if loaded.document.format != "json" or loaded.dialect not in FIXABLE_DIALECTS:
+        raise InputError(
+            f"--fix rewrites native and Hugging Face/TRL JSON configs; {loaded.path} is a "
+            f"{loaded.dialect} {loaded.document.format.upper()} file. Run without --fix and "
+            "apply each finding's fix by hand (its comments and layout stay yours)."
+        )
 
 
 @dataclass
@@ -62,7 +83,7 @@ def apply_fixes(findings: list[Finding], ctx: CheckContext, loaded: LoadedConfig
                 )
                 continue
             patched_by[key] = finding.id
-            if loaded.dialect == "hf":
+            if loaded.dialect in HF_DIALECTS:
                 apply_hf(result, key, value, ctx, loaded)
             else:
                 set_key(result, loaded.parsed.key_names.get(key, key), value)
@@ -120,14 +141,63 @@ def eval_strategy_key(data: dict[str, Any]) -> str:
 
 
 def write_fixed(result: FixResult, output: Path, source: Path) -> None:
-    """Write the corrected config; refuse to overwrite the config being checked."""
-    if output.exists() and output.resolve() == source.resolve():
+    """Write the corrected config; never over the config being checked, never half a file."""
+    check_output(output, source)
+    text = json.dumps(result.data, indent=2) + "\n"
+    try:
+        write_atomically(output, text)
+    except OSError as err:
+        reason = getattr(err, "strerror", None) or str(err)
         raise InputError(
-            f"--output {output} is the input file; doctor check never overwrites "
-            "the config it checks. Give a new path and compare the two."
-        )
-    if output.is_dir():
-        raise InputError(f"--output {output} is a directory; give a file path.")
-    if not output.parent.exists():
+            f"--output {output}: cannot write there ({reason}); give a writable path."
+        ) from None
+
+
+def check_output(output: Path, source: Path) -> None:
+    """Refuse an output that is the input (by inode: a hard link or symlink counts), a
+    folder, a device, or a path whose folder does not exist."""
+    try:
+        info = os.stat(output)
+    except FileNotFoundError:
+        info = None
+    except OSError as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise InputError(f"--output {output}: cannot use this path ({reason}).") from None
+    if info is not None:
+        if str(source) != "-" and os.path.samefile(output, source):
+            raise InputError(
+                f"--output {output} is the input file (the same file on disk); doctor check "
+                "never overwrites the config it checks. Give a new path and compare the two."
+            )
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"--output {output} is a directory; give a file path.")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(
+                f"--output {output} is not a regular file (a device?); give a file path."
+            )
+    if not output.parent.is_dir():
         raise InputError(f"--output {output}: the folder {output.parent} does not exist.")
-    output.write_text(json.dumps(result.data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_atomically(output: Path, text: str) -> None:
+    """Write beside the target, flush to disk, then rename over it in one step."""
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=output.parent,
+        prefix=f".{output.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # as a plainly created file would be
+        os.replace(handle.name, output)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

@@ -1,9 +1,13 @@
-"""The Hugging Face dialect: a `TrainingArguments` JSON mapped onto `TrainConfig`'s keys.
+"""The Hugging Face dialect: a `TrainingArguments` mapping onto `TrainConfig`'s keys.
 
+It is also the common ground of the other frameworks' dialects: LLaMA-Factory, axolotl,
+DistillKit, DeepSpeed and TRL say most things under TrainingArguments' names, so each dialect
+translates its file into them (`Translation`) and this module does the arithmetic once.
 Only the keys that matter to the rules are mapped; the rest of a saved `TrainingArguments`
-(hub, logging, dataloader settings) is accepted and ignored. Where a key is absent, the value
-`transformers` would use applies (3 epochs, batch 8, LR 5e-5), but it is not `given`: rules
-about keys the user never wrote stay silent. Ratios (`warmup_ratio`, a fractional
+(hub, logging, dataloader settings) is accepted and ignored, and a key no TrainingArguments,
+TRL or HfArgumentParser model/data/LoRA dataclass has is a note, not a refusal. Where a key
+is absent, the value `transformers` would use applies (3 epochs, batch 8, LR 5e-5), but it is
+not `given`: rules about keys the user never wrote stay silent. Ratios (`warmup_ratio`, a fractional
 `eval_steps`) are resolved against the optimizer steps, as the HF Trainer does, once the
 dataset size is known.
 """
@@ -11,15 +15,16 @@ dataset size is known.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from distill_doctor.config.hf_keys import HF_KEYS
-from distill_doctor.config.loader import did_you_mean, validate_config
+from distill_doctor.config.loader import validate_config
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import batches_per_epoch
+from distill_doctor.config.translation import Translation, unknown_keys_note
 from distill_doctor.errors import InputError
-from distill_doctor.rules.base import CheckContext
+from distill_doctor.rules.base import CheckContext, RunFacts
 
 # HF key -> canonical key, where the two mean the same thing.
 SAME_MEANING = {
@@ -35,12 +40,14 @@ SAME_MEANING = {
     "fp16": "fp16",
     "bf16": "bf16",
     "seed": "seed",
-    # TRL's distillation configs
+    # TRL's configs and HfArgumentParser's model arguments (the trained model is the student)
     "teacher_model_name_or_path": "teacher_model",
-    "temperature": "temperature",
+    "model_name_or_path": "student_model",
     "max_length": "max_length",
     "max_seq_length": "max_length",
 }
+# TRL's `temperature` (GKD, GRPO, online DPO) is the temperature the student SAMPLES with, not
+# a KD temperature: it never divides the logits of a KD loss, so the KD rules must not see it.
 
 # What `transformers` uses when the file omits a key, where it differs from TrainConfig's.
 HF_DEFAULTS = {
@@ -74,17 +81,7 @@ class HfConfig:
     key_names: dict[str, str]  # canonical key -> the key the file spells it with
     warmup_ratio: float | None  # the ratio the file gave, when warmup was a ratio
     notes: tuple[str, ...]
-
-
-def unknown_hf_keys(data: dict[str, Any], source: str) -> None:
-    """Reject keys that no TrainingArguments or TRL config has, all at once."""
-    unknown = [key for key in data if key not in HF_KEYS]
-    if unknown:
-        hints = "; ".join(f"{key!r}{did_you_mean(key, sorted(HF_KEYS))}" for key in unknown)
-        raise InputError(
-            f"{source}: unknown Hugging Face TrainingArguments key(s): {hints}. A typo would be "
-            "silently ignored by transformers' HfArgumentParser too, so it is an error here."
-        )
+    run: RunFacts = field(default_factory=RunFacts)
 
 
 def _number(data: dict[str, Any], key: str, source: str, minimum: float = 0) -> float:
@@ -174,27 +171,33 @@ def resolve_warmup(value: float, key: str, planned: int | None, notes: list[str]
         return int(value)
     if planned is None:
         notes.append(
-            f"{key} {value} cannot become steps without the dataset size: warmup rules "
-            "skipped (pass --train-samples N)."
+            f"{key} {value}: judged as a share of the run; its steps need the dataset size "
+            "(pass --train-samples N)."
         )
         return None
     return math.ceil(planned * value)
 
 
 def resolve_eval_steps(
-    data: dict[str, Any], config: TrainConfig, source: str, notes: list[str]
+    data: dict[str, Any],
+    config: TrainConfig,
+    source: str,
+    notes: list[str],
+    run: RunFacts | None = None,
 ) -> int | None:
     """Optimizer steps between evaluations, as the HF Trainer will run them."""
     key = "eval_strategy" if "eval_strategy" in data else "evaluation_strategy"
     strategy = _choice(data, key, EVAL_STRATEGIES, source) if key in data else "no"
-    planned = CheckContext(config).planned_steps
+    ctx = CheckContext(config, run=run or RunFacts())
+    planned = ctx.planned_steps
     if strategy == "no":
         return None
     if strategy == "epoch":
         if config.train_samples is None:
             notes.append("eval every epoch: eval rules skipped without --train-samples N.")
             return None
-        batches = batches_per_epoch(config.train_samples, config.batch_size)
+        per_process = math.ceil(config.train_samples / (ctx.run.processes or 1))
+        batches = batches_per_epoch(per_process, config.batch_size)
         return math.ceil(batches / config.gradient_accumulation_steps)
     every = data.get("eval_steps") or data.get("logging_steps", 500)  # HF falls back so
     if isinstance(every, (int, float)) and 0 < every < 1:
@@ -207,28 +210,105 @@ def resolve_eval_steps(
     return _whole(every)
 
 
+def trl_run_facts(data: dict[str, Any], run: RunFacts) -> RunFacts:
+    """What TRL's and HfArgumentParser's extra keys say about the run."""
+    changes: dict[str, Any] = {}
+    temperature = data.get("temperature")
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        changes["sampling_temperature"] = float(temperature)
+    if data.get("use_peft") is True or ("lora_r" in data and "use_peft" not in data):
+        changes["adapter"] = "lora"
+        rank = data.get("lora_r")
+        changes["adapter_rank"] = rank if isinstance(rank, int) else None
+        targets = data.get("lora_target_modules")
+        changes["adapter_targets"] = str(targets) if targets is not None else None
+    if data.get("load_in_4bit") is True:
+        changes["weight_bits"] = 4
+    elif data.get("load_in_8bit") is True:
+        changes["weight_bits"] = 8
+    if data.get("gradient_checkpointing") is True:
+        changes["activation_checkpointing"] = True
+    if str(data.get("attn_implementation", "")).startswith(("flash_attention", "sdpa")):
+        changes["memory_efficient_attention"] = True
+    if any(is_logits_file(key, value) for key, value in data.items()):
+        changes["teacher_signal"] = "offline"
+    processes = data.get("num_processes", data.get("world_size"))
+    if isinstance(processes, int) and not isinstance(processes, bool) and processes > 0:
+        changes["processes"] = processes
+    return replace(run, **changes)
+
+
+def is_logits_file(key: str, value: Any) -> bool:
+    """A precomputed teacher signal: `teacher_logits_path: logits/`, `logits_file: x.pt`."""
+    return "logits" in key and key.endswith(("_path", "_file", "_dir")) and bool(value)
+
+
+def trl_max_length(data: dict[str, Any], translation: Translation) -> None:
+    """GRPO/online DPO: the student sees the prompt and its completion in one sequence."""
+    prompt, completion = data.get("max_prompt_length"), data.get("max_completion_length")
+    both = all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (prompt, completion)
+    )
+    if both and "max_length" not in data and "max_seq_length" not in data:
+        translation.take(
+            "max_length", prompt + completion, "max_prompt_length + max_completion_length"
+        )
+
+
+def translate_hf(data: dict[str, Any]) -> Translation:
+    """A TrainingArguments / TRL file: its own keys, and what TRL's extras say."""
+    known = {key: key for key in data if key in HF_KEYS}
+    translation = Translation(hf=dict(data), names=known)
+    translation.run = trl_run_facts(data, translation.run)
+    trl_max_length(data, translation)
+    translation.unread = [key for key in data if key not in HF_KEYS]
+    note = unknown_keys_note(translation.unread, HF_KEYS, "TrainingArguments or TRL config")
+    translation.notes.extend([note] if note else [])
+    return translation
+
+
 def parse_hf(data: dict[str, Any], source: str, train_samples: int | None = None) -> HfConfig:
-    """Validate a TrainingArguments mapping into a TrainConfig (the dialect's one entry)."""
-    unknown_hf_keys(data, source)
+    """Validate a TrainingArguments mapping into a TrainConfig."""
+    return parse_translation(translate_hf(data), source, train_samples)
+
+
+def parse_translation(
+    translation: Translation, source: str, train_samples: int | None = None
+) -> HfConfig:
+    """Validate a translated file into a TrainConfig: map the TrainingArguments names, then
+    resolve warmup and eval cadence against the optimizer steps (over the processes)."""
+    data, run = translation.hf, translation.run
     values, names = map_plain_keys(data, source)
+    values.update(translation.extra)
+    names.update(translation.extra_names)
     if train_samples is not None:
         values["train_samples"] = train_samples
-    config = validate_config({**HF_DEFAULTS, **values}, source, names)
-    notes = ["steps assume one device: on N GPUs an epoch has N times fewer optimizer steps."]
+    file_names = {key: translation.names.get(hf_key, hf_key) for key, hf_key in names.items()}
+    file_names.update(translation.extra_names)
+    config = validate_config({**HF_DEFAULTS, **values}, source, file_names)
+    notes = list(translation.notes)
+    if run.processes is None:
+        notes.append(
+            "steps assume one process: on N GPUs an epoch has N times fewer optimizer steps "
+            "(the launcher's --num_processes / --nproc_per_node is not in this file)."
+        )
     derived: dict[str, Any] = {}
+    planned = CheckContext(config, run=run).planned_steps
     warmup = warmup_setting(data, source)
     if warmup is not None:
         key, value = warmup
-        steps = resolve_warmup(value, key, CheckContext(config).planned_steps, notes)
+        steps = resolve_warmup(value, translation.names.get(key, key), planned, notes)
         if steps is not None:
             derived["warmup_steps"] = steps
-            names["warmup_steps"] = key
-    eval_steps = resolve_eval_steps(data, config, source, notes)
+            file_names["warmup_steps"] = translation.names.get(key, key)
+    eval_steps = resolve_eval_steps(data, config, source, notes, run)
     if eval_steps is not None:
         derived["eval_steps"] = eval_steps
-        names["eval_steps"] = "eval_steps"
+        file_names["eval_steps"] = translation.names.get("eval_steps", "eval_steps")
     if derived:
-        config = validate_config({**HF_DEFAULTS, **values, **derived}, source, names)
+        config = validate_config({**HF_DEFAULTS, **values, **derived}, source, file_names)
     ratio = warmup[1] if warmup is not None and warmup[1] < 1 else None
+    fraction = ratio if warmup is not None and warmup[0] == "warmup_steps" else None
+    run = replace(run, warmup_ratio=ratio, warmup_steps_fraction=fraction)
     given = frozenset(values) | frozenset(derived)
-    return HfConfig(config, given, names, ratio, tuple(notes))
+    return HfConfig(config, given, file_names, ratio, tuple(notes), run)

@@ -44,17 +44,44 @@ TRAINING_ARGUMENTS_KEYS = frozenset(
     """.split()
 )
 
-# TRL's distillation and SFT configs extend TrainingArguments with these.
+# TRL's trainer configs (SFT, GKD, GRPO, DPO, online DPO) extend TrainingArguments with these.
 TRL_KEYS = frozenset(
     """
     temperature lmbda beta max_new_tokens teacher_model_name_or_path teacher_model_init_kwargs
     disable_dropout seq_kd model_init_kwargs max_length max_seq_length dataset_text_field
     packing packing_strategy padding_free dataset_num_proc dataset_kwargs eos_token pad_token
     completion_only_loss assistant_only_loss chat_template_path dataset_batch_size
+    num_generations max_prompt_length max_completion_length use_vllm vllm_device
+    vllm_gpu_memory_utilization vllm_dtype vllm_max_model_len vllm_mode vllm_server_host
+    vllm_server_port vllm_tensor_parallel_size log_completions num_completions_to_print
+    reward_funcs reward_weights reward_model_path top_p top_k min_p repetition_penalty
+    epsilon epsilon_high num_iterations loss_type scale_rewards mask_truncated_completions
+    sync_ref_model ref_model_mixup_alpha ref_model_sync_steps generation_batch_size
+    steps_per_generation generation_kwargs cache_implementation ds3_gather_for_generation
+    label_pad_token_id padding_value truncation_mode max_target_length is_encoder_decoder
+    precompute_ref_log_probs rpo_alpha ref_adapter_name model_adapter_name f_divergence_type
+    use_logits_to_keep padding_free missing_eos_penalty judge system_prompt
     """.split()
 )
 
-HF_KEYS = TRAINING_ARGUMENTS_KEYS | TRL_KEYS
+# HfArgumentParser scripts (TRL's ModelConfig and ScriptArguments, open-r1, alignment-handbook)
+# parse model, data and LoRA dataclasses from the same file as the TrainingArguments.
+MODEL_DATA_LORA_KEYS = frozenset(
+    """
+    model_name_or_path model_revision torch_dtype dtype attn_implementation trust_remote_code
+    use_peft lora_r lora_alpha lora_dropout lora_target_modules lora_modules_to_save
+    lora_task_type use_rslora use_dora load_in_8bit load_in_4bit bnb_4bit_quant_type
+    use_bnb_nested_quant bnb_4bit_compute_dtype tokenizer_name_or_path cache_dir
+    dataset_name dataset_config dataset_configs dataset_train_split dataset_test_split
+    dataset_mixture dataset_streaming dataset_prompt_column gradient_checkpointing_use_reentrant
+    ignore_bias_buffers num_processes world_size chat_template callbacks benchmarks wandb_entity
+    wandb_project wandb_run_group
+    """.split()
+)
+
+HF_KEYS = TRAINING_ARGUMENTS_KEYS | TRL_KEYS | MODEL_DATA_LORA_KEYS
+# Keys that only TRL or an HfArgumentParser script has: a file with them speaks "trl".
+TRL_ONLY = (TRL_KEYS | MODEL_DATA_LORA_KEYS) - TRAINING_ARGUMENTS_KEYS
 
 # The keys whose value is a JSON object; any other object in a config is a native section.
 HF_OBJECT_KEYS = frozenset(k for k in HF_KEYS if k.endswith(("_kwargs", "_config"))) | {"deepspeed"}

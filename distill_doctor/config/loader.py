@@ -1,4 +1,4 @@
-"""Reading config files: JSON with precise errors, then validation into `TrainConfig`.
+"""Native configs: reading a JSON object, then validation into `TrainConfig`.
 
 Every problem becomes an `InputError` whose message names the file, the key and the fix;
 validation collects all the errors of a file and reports them together.
@@ -14,62 +14,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from distill_doctor.config.native import flatten_sections
+from distill_doctor.config.reader import read_document
 from distill_doctor.config.schema import TrainConfig, config_keys
 from distill_doctor.errors import InputError
-
-MAX_CONFIG_BYTES = 16 * 1024 * 1024  # a config is small; a bigger file is not a config
-JSON_TYPE_NAMES = {
-    list: "array",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """The top-level JSON object of a file, or an InputError that says exactly what is wrong."""
-    return parse_json_object(read_config_text(path), path)
-
-
-def read_config_text(path: str | Path) -> str:
-    """The text of a config file; a missing, huge, binary or empty file is an InputError."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file.")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory; give the path of a JSON config file.")
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        raise InputError(f"{path}: {path.stat().st_size:,} bytes is too large for a config file.")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(
-            f"{path}: not UTF-8 text (byte {err.start}); is this a binary file?"
-        ) from None
-    if "\x00" in text:
-        raise InputError(f"{path}: contains NUL bytes; is this a binary file?")
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty; expected a JSON object of config keys.")
-    return text
-
-
-def parse_json_object(text: str, path: str | Path) -> dict[str, Any]:
-    """The top-level JSON object of a config text, with line and column on a syntax error."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}."
-        ) from None
-    if not isinstance(data, dict):
-        raise InputError(
-            f"{path}: the top level is a JSON {JSON_TYPE_NAMES.get(type(data), 'value')}; "
-            "expected an object of config keys."
-        )
-    return data
+    return read_document(path, "json").data
 
 
 # What other training scripts call our keys: spelling distance cannot see that "lr" means
@@ -97,11 +49,23 @@ SYNONYMS = {
 
 
 def did_you_mean(key: str, known: list[str]) -> str:
+    """A suggestion only between names that mean the same thing: a known synonym, or a
+    misspelling of the same words (`lerning_rate`), never a different word that looks alike
+    (`lora_rank` is not `local_rank`)."""
     synonym = SYNONYMS.get(key.lower())
     if synonym in known:
         return f" (did you mean {synonym!r}?)"
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    close = [
+        name
+        for name in difflib.get_close_matches(key, known, n=3, cutoff=0.75)
+        if same_word(key.lower().split("_")[0], name.split("_")[0])
+    ]
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def same_word(typed: str, known: str) -> bool:
+    """`lerning` is `learning` misspelt; `lora` is not `local`."""
+    return difflib.SequenceMatcher(None, typed, known).ratio() >= 0.8
 
 
 def format_validation_error(

@@ -8,7 +8,11 @@ published ones. Instruct/chat variants share their base model's entry (same arch
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,65 +41,39 @@ class Architecture:
     head_dim: int | None = None  # None: hidden_size / num_heads
 
 
-def _gpt2(layers: int, hidden: int, heads: int) -> Architecture:
-    return Architecture("gpt2", 50257, 1024, layers, hidden, heads, 4 * hidden, None, True)
+def _load_table() -> tuple[dict[str, Architecture], dict[str, str], list[re.Pattern[str]]]:
+    """The model table shipped as data (distill_doctor/data/model_facts.json, with a source
+    URL per entry): architectures, name aliases, and the families released in bf16."""
+    raw = json.loads((resources.files("distill_doctor") / "data" / "model_facts.json").read_text())
+    fields = set(Architecture.__dataclass_fields__)
+    built_in = {
+        key: Architecture(**{k: v for k, v in entry.items() if k in fields})
+        for key, entry in raw["models"].items()
+    }
+    families = [re.compile(family["pattern"]) for family in raw["released_in_bf16"]]
+    return built_in, raw["aliases"], families
 
 
-def _pythia(layers: int, hidden: int, heads: int) -> Architecture:
-    return Architecture("neox", 50304, 2048, layers, hidden, heads, 4 * hidden)
-
-
-def _llama(vocab, positions, layers, hidden, heads, ffn, kv, tied=False, bias=False):
-    return Architecture("llama", vocab, positions, layers, hidden, heads, ffn, kv, tied, bias)
-
-
-# Keys: the lower-case model name without its organisation and without -instruct/-chat/-hf.
-# Values: each model's config.json (base model) as published on its model card.
-BUILT_IN: dict[str, Architecture] = {
-    "gpt2": _gpt2(12, 768, 12),
-    "distilgpt2": _gpt2(6, 768, 12),
-    "gpt2-medium": _gpt2(24, 1024, 16),
-    "gpt2-large": _gpt2(36, 1280, 20),
-    "gpt2-xl": _gpt2(48, 1600, 25),
-    "pythia-70m": _pythia(6, 512, 8),
-    "pythia-160m": _pythia(12, 768, 12),
-    "pythia-410m": _pythia(24, 1024, 16),
-    "pythia-1b": _pythia(16, 2048, 8),
-    "pythia-1.4b": _pythia(24, 2048, 16),
-    "llama-2-7b": _llama(32000, 4096, 32, 4096, 32, 11008, 32),
-    "llama-2-13b": _llama(32000, 4096, 40, 5120, 40, 13824, 40),
-    "meta-llama-3-8b": _llama(128256, 8192, 32, 4096, 32, 14336, 8),
-    "llama-3.1-8b": _llama(128256, 131072, 32, 4096, 32, 14336, 8),
-    "llama-3.2-1b": _llama(128256, 131072, 16, 2048, 32, 8192, 8, tied=True),
-    "llama-3.2-3b": _llama(128256, 131072, 28, 3072, 24, 8192, 8, tied=True),
-    "tinyllama-1.1b": _llama(32000, 2048, 22, 2048, 32, 5632, 4),
-    "smollm-135m": _llama(49152, 2048, 30, 576, 9, 1536, 3, tied=True),
-    "smollm-360m": _llama(49152, 2048, 32, 960, 15, 2560, 5, tied=True),
-    "smollm-1.7b": _llama(49152, 2048, 24, 2048, 32, 8192, 32, tied=True),
-    "qwen2.5-0.5b": _llama(151936, 32768, 24, 896, 14, 4864, 2, tied=True, bias=True),
-    "qwen2.5-1.5b": _llama(151936, 131072, 28, 1536, 12, 8960, 2, tied=True, bias=True),
-    "qwen2.5-7b": _llama(152064, 131072, 28, 3584, 28, 18944, 4, bias=True),
-    "mistral-7b-v0.1": _llama(32000, 32768, 32, 4096, 32, 14336, 8),
-}
-ALIASES = {
-    "llama-3-8b": "meta-llama-3-8b",
-    "meta-llama-3.1-8b": "llama-3.1-8b",
-    "mistral-7b": "mistral-7b-v0.1",
-    "tinyllama-1.1b-intermediate-step-1431k-3t": "tinyllama-1.1b",
-}
-# Models released in bfloat16: their activations were never kept inside fp16's range.
-RELEASED_IN_BF16 = {
-    "meta-llama-3-8b",
-    "llama-3.1-8b",
-    "llama-3.2-1b",
-    "llama-3.2-3b",
-    "mistral-7b-v0.1",
-    "qwen2.5-0.5b",
-    "qwen2.5-1.5b",
-    "qwen2.5-7b",
-    "tinyllama-1.1b",
-}
-VARIANT_SUFFIXES = ("-instruct", "-chat", "-hf", "-it", "-v1.0", "-deduped", "-base")
+# Keys: the lower-case model name without its organisation; "-instruct" keys hold an Instruct
+# release whose config.json differs from its base model's.
+BUILT_IN, ALIASES, BF16_FAMILIES = _load_table()
+# Suffixes of variants that share their base model's architecture (chat tunes, quantized copies).
+VARIANT_SUFFIXES = (
+    "-instruct",
+    "-chat",
+    "-hf",
+    "-it",
+    "-v1.0",
+    "-deduped",
+    "-base",
+    "-awq",
+    "-gptq",
+    "-int4",
+    "-int8",
+    "-fp8",
+    "-bnb-4bit",
+)
+MAX_SPEC_CHARS = 1_000  # a model name or path; longer is no name (and no file system takes it)
 
 
 def count_parameters(arch: Architecture) -> int:
@@ -118,24 +96,33 @@ def count_parameters(arch: Architecture) -> int:
     return arch.vocab_size * d + arch.num_layers * layer + d + head
 
 
+def name_of(spec: str) -> str:
+    """A model name's last path part in lower case: "Qwen/Qwen2.5-7B" -> "qwen2.5-7b"."""
+    return spec.strip().rstrip("/").split("/")[-1].lower()
+
+
 def table_key(spec: str) -> str:
-    """The table key of a model name: its last path part, lower case, variant suffixes off."""
-    name = spec.strip().rstrip("/").split("/")[-1].lower()
-    stripped = True
-    while stripped:
-        stripped = False
-        for suffix in VARIANT_SUFFIXES:
-            if name.endswith(suffix) and name[: -len(suffix)]:
-                name, stripped = name[: -len(suffix)], True
-    return ALIASES.get(name, name)
+    """The table key of a model name: the longest variant of it that the table knows
+    (an Instruct entry before its base), else the name with variant suffixes off."""
+    name = ALIASES.get(name_of(spec), name_of(spec))
+    while name not in BUILT_IN:
+        stripped = next((name[: -len(s)] for s in VARIANT_SUFFIXES if name.endswith(s)), None)
+        if not stripped:
+            break
+        name = ALIASES.get(stripped, stripped)
+    return name
 
 
-def released_in_bf16(facts: ModelFacts) -> bool:
-    """True for built-in models published in bfloat16 (unknown for local folders: False)."""
-    return facts.source == "built-in table" and table_key(facts.name) in RELEASED_IN_BF16
+def released_in_bf16(spec: str, facts: ModelFacts | None = None) -> bool:
+    """True for a model published in bfloat16: a local config.json's torch_dtype says so
+    (it wins), else the model's family in the table does."""
+    if facts is not None and facts.dtype is not None:
+        return facts.dtype == "bfloat16"
+    name = name_of(spec)
+    return any(family.search(name) for family in BF16_FAMILIES)
 
 
-def _facts(name: str, arch: Architecture, source: str) -> ModelFacts:
+def _facts(name: str, arch: Architecture, source: str, dtype: str | None = None) -> ModelFacts:
     return ModelFacts(
         name=name,
         vocab_size=arch.vocab_size,
@@ -146,6 +133,7 @@ def _facts(name: str, arch: Architecture, source: str) -> ModelFacts:
         num_params=count_parameters(arch),
         intermediate_size=arch.intermediate_size,
         source=source,
+        dtype=dtype,
     )
 
 
@@ -175,36 +163,78 @@ def _style(config: dict[str, Any]) -> str:
     return "neox"  # other decoders: plain 2-matrix MLP with biases, untied head
 
 
+def _optional_int(config: dict[str, Any], keys: tuple[str, ...], path: Path) -> int | None:
+    value = _first(config, keys)
+    if value is None:
+        return None
+    return _required_int(config, keys, path)
+
+
+def max_positions(config: dict[str, Any], path: Path) -> int:
+    """The positions a model can encode: max_position_embeddings, raised by rope scaling only
+    where this config.json configures it (factor x original_max_position_embeddings)."""
+    keys = ("n_positions", "max_position_embeddings", "n_ctx", "max_seq_len")
+    limit = _required_int(config, keys, path)
+    scaling = config.get("rope_scaling")
+    if isinstance(scaling, dict):
+        factor, original = scaling.get("factor"), scaling.get("original_max_position_embeddings")
+        numbers = all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in (factor, original)
+        )
+        if numbers and factor * original < 10**9:
+            limit = max(limit, int(factor * original))
+    return limit
+
+
 def architecture_from_config(config: dict[str, Any], path: Path) -> Architecture:
-    """Read GPT-2 style (n_positions, n_layer, n_embd, n_head) or Llama style keys."""
+    """Read GPT-2 style (n_positions, n_layer, n_embd, n_head) or Llama style keys; every
+    number must be a positive integer (a string where a number goes is an InputError)."""
     style = _style(config)
     hidden = _required_int(config, ("n_embd", "hidden_size", "d_model"), path)
-    ffn = _first(config, ("n_inner", "intermediate_size", "ffn_dim")) or 4 * hidden
+    ffn = _optional_int(config, ("n_inner", "intermediate_size", "ffn_dim"), path)
     return Architecture(
         style=style,
         vocab_size=_required_int(config, ("vocab_size",), path),
-        max_positions=_required_int(
-            config, ("n_positions", "max_position_embeddings", "n_ctx", "max_seq_len"), path
-        ),
+        max_positions=max_positions(config, path),
         num_layers=_required_int(config, ("n_layer", "num_hidden_layers", "num_layers"), path),
         hidden_size=hidden,
         num_heads=_required_int(config, ("n_head", "num_attention_heads"), path),
-        intermediate_size=int(ffn),
-        num_kv_heads=config.get("num_key_value_heads"),
+        intermediate_size=ffn or 4 * hidden,
+        num_kv_heads=_optional_int(config, ("num_key_value_heads",), path),
         # GPT-2 ties its output head to the embeddings; Llama-style classes default to untied.
         tied_embeddings=bool(config.get("tie_word_embeddings", style == "gpt2")),
         qkv_bias=bool(config.get("attention_bias", config.get("model_type") == "qwen2")),
-        head_dim=config.get("head_dim"),
+        head_dim=_optional_int(config, ("head_dim",), path),
     )
 
 
 def _config_path(spec: str) -> Path | None:
+    """The config.json a model spec points at, if it names a local folder or file."""
     if spec.startswith("demo:"):
         return demo_root() / spec.removeprefix("demo:") / "config.json"
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path / "config.json"
+    if len(spec) > MAX_SPEC_CHARS:
+        raise InputError(
+            f"a model name of {len(spec):,} characters ({spec[:40]}...) is no model name or "
+            "path; check the config's model keys."
+        )
+    try:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            return path / "config.json"
+    except RuntimeError:  # ~nosuchuser/...: expanduser cannot find that home folder
+        raise InputError(
+            f"model {spec!r}: no user {spec[1:].split('/')[0]!r} on this machine."
+        ) from None
+    except OSError as err:  # permission denied on the way, or a name the file system refuses
+        reason = getattr(err, "strerror", None) or str(err)
+        raise InputError(f"model {spec[:80]!r}: cannot look at this path ({reason}).") from None
     return path if path.name == "config.json" else None
+
+
+def _dtype(config: dict[str, Any]) -> str | None:
+    dtype = config.get("torch_dtype", config.get("dtype"))
+    return dtype if isinstance(dtype, str) else None
 
 
 def resolve_model(spec: str) -> ModelFacts | None:
@@ -212,7 +242,9 @@ def resolve_model(spec: str) -> ModelFacts | None:
     None when neither knows the model (the rules that need it then stay silent)."""
     path = _config_path(spec)
     if path is not None and path.is_file():
-        return _facts(spec, architecture_from_config(read_json_object(path), path), str(path))
+        config = read_json_object(path)
+        arch = architecture_from_config(config, path)
+        return _facts(spec, arch, str(path), _dtype(config))
     if path is not None and spec.startswith("demo:"):
         return None  # the demo models are not shipped in this install
     arch = BUILT_IN.get(table_key(spec))

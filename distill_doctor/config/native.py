@@ -17,10 +17,25 @@ from distill_doctor.config.schema import config_keys
 from distill_doctor.errors import InputError
 
 FIELDS = frozenset(config_keys())
+# Sections of generation settings (a teacher's or rollout's sampling): their `temperature` is
+# the temperature text is SAMPLED with, never the KD temperature, so they are not read as
+# training keys (`generation_settings` reports them).
+GENERATION_SECTIONS = frozenset(
+    {"inference", "generation", "generate", "sampling", "rollout", "decoding"}
+)
 
 
 def is_section(key: str, value: Any) -> bool:
     return isinstance(value, dict) and key not in FIELDS
+
+
+def generation_settings(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The file's generation sections, by name."""
+    return {
+        key: value
+        for key, value in data.items()
+        if key in GENERATION_SECTIONS and is_section(key, value)
+    }
 
 
 def flatten_sections(data: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -28,6 +43,8 @@ def flatten_sections(data: dict[str, Any], source: str) -> tuple[dict[str, Any],
     flat: dict[str, Any] = {}
     paths: dict[str, str] = {}
     for key, value in data.items():
+        if key in GENERATION_SECTIONS and is_section(key, value):
+            continue
         inner = value.items() if is_section(key, value) else [(key, value)]
         for name, item in inner:
             path = f"{key}.{name}" if is_section(key, value) else key

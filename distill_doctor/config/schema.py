@@ -8,15 +8,24 @@ Each default carries a short reason.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
 
 LayerPairs = list[tuple[int, int]]
+# No run counts a trillion samples, steps or tokens: a bigger count is a typo or a hostile file,
+# and refusing it keeps the step arithmetic in exact, printable numbers.
+MAX_COUNT = 10**12
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+MAX_EPOCHS = 10_000  # `epochs: 1e300` would plan 10^302 steps
+MAX_TEMPERATURE = 1_000.0  # past this softmax(z / T) is uniform to float precision
+MAX_TOP_K = 10_000_000  # no tokenizer has ten million tokens
 
 
 class TrainConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Infinity and NaN are no config values (`learning_rate: Infinity` is refused).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # --- models -----------------------------------------------------------------------------
     # A local folder with config.json (+ weights), a hub name (for users with a local hub
@@ -37,7 +46,7 @@ class TrainConfig(BaseModel):
     # --- optimisation -----------------------------------------------------------------------
     batch_size: PositiveInt = 8
     gradient_accumulation_steps: PositiveInt = 1
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, le=MAX_EPOCHS)
     max_steps: PositiveInt | None = None  # caps optimizer steps; the schedule is planned for it
     # The total steps the LR scheduler is told, as the seed's code called it. None: the trainer
     # computes the optimizer steps that will really run (the right answer).
@@ -53,13 +62,13 @@ class TrainConfig(BaseModel):
     max_grad_norm: NonNegativeFloat | None = 1.0  # None or 0: no clipping
     fp16: bool = False
     bf16: bool = False
-    seed: int = 0
+    seed: Annotated[int, Field(ge=-(2**63), lt=2**64)] = 0
 
     # --- distillation -----------------------------------------------------------------------
-    temperature: float = Field(2.0, gt=0)
+    temperature: float = Field(2.0, gt=0, le=MAX_TEMPERATURE)
     kd_loss: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
     kd_scale_t2: bool = True  # multiply KD by T^2 as DistilBERT does (TRL and Liger do not)
-    kd_top_k: PositiveInt | None = None  # None: KD over the full vocabulary
+    kd_top_k: Annotated[int, Field(gt=0, le=MAX_TOP_K)] | None = None  # None: full vocabulary
     kd_top_k_mode: Literal["renormalize", "tail"] = "tail"
     ce_weight: NonNegativeFloat = 0.5
     kd_weight: NonNegativeFloat = 0.5

@@ -23,8 +23,11 @@ from distill_doctor.detectors.lr_zero import LrZero
 from distill_doctor.detectors.memory_growth import MemoryGrowth
 from distill_doctor.detectors.memory_pressure import MemoryPressure
 from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
+from distill_doctor.detectors.nonfinite_rank import NonfiniteRank
 from distill_doctor.detectors.params_frozen import ParamsFrozen
 from distill_doctor.detectors.perplexity_overflow import PerplexityOverflow
+from distill_doctor.detectors.rank_desync import RankDesync
+from distill_doctor.detectors.straggler_rank import StragglerRank
 from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
@@ -50,6 +53,9 @@ DETECTORS: list[type] = [
     AllLabelsMasked,
     MemoryGrowth,
     KdSignalDead,
+    RankDesync,
+    StragglerRank,
+    NonfiniteRank,
 ]
 
 

@@ -146,7 +146,8 @@ def render_text(
 
 KIND_HEADINGS = {
     "config": "Config rules (doctor check, and doctor train before its first step)",
-    "stream": "Stream detectors (doctor postmortem, over a run's logs)",
+    "stream": "Stream detectors (doctor postmortem over a run's logs, and the live watchdog)",
+    "live": "Live checks (the watchdog, on a running process only)",
 }
 
 

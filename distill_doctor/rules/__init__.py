@@ -14,6 +14,7 @@ from distill_doctor.rules import (
     eval_cadence,
     eval_never_runs,
     fp16_overflow_risk,
+    fractional_warmup_steps,
     full_vocab_kd_memory,
     grad_clip_missing,
     kd_temperature_range,
@@ -29,6 +30,7 @@ from distill_doctor.rules.base import CheckContext
 RULES = [
     scheduler_steps_mismatch,
     warmup_too_long,
+    fractional_warmup_steps,
     kd_temperature_range,
     full_vocab_kd_memory,
     memory_over_budget,

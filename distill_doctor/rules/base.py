@@ -6,13 +6,51 @@ Rules never read files or the network: the loader resolves model facts and the G
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import optimizer_steps
 
-Dialect = Literal["native", "hf"]
+Dialect = Literal[
+    "native",
+    "hf",
+    "trl",
+    "torchtune",
+    "llamafactory",
+    "axolotl",
+    "distillkit",
+    "accelerate",
+    "deepspeed",
+    "wandb",
+]
+TeacherSignal = Literal["online", "top_k", "offline"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a framework's config says beyond `TrainConfig`'s keys; None: the file does not say.
+
+    They change what the rules mean: the processes divide an epoch's steps, an adapter and
+    4-bit weights change the memory and the normal LR, a teacher signal read from disk or as
+    top-k log-probabilities is no full-vocabulary logits tensor, and a sampling temperature
+    (TRL's GKD/GRPO `temperature`) is not a KD temperature.
+    """
+
+    processes: int | None = None  # data-parallel processes (accelerate, torchrun, world size)
+    adapter: str | None = None  # "lora", "qlora", "dora"...: only the adapter trains
+    adapter_rank: int | None = None
+    adapter_targets: str | None = None  # the modules the adapter wraps, as the file says
+    weight_bits: int | None = None  # 4 or 8: the frozen base weights are quantized
+    teacher_signal: TeacherSignal = "online"
+    sampling_temperature: float | None = None
+    max_train_samples: int | None = None  # an upper bound on the dataset (max_samples)
+    warmup_ratio: float | None = None  # warmup given as a share of the optimizer steps
+    warmup_steps_fraction: float | None = None  # a warmup_steps below 1 (transformers 5 only)
+    activation_checkpointing: bool = False  # layers' activations recomputed in the backward
+    memory_efficient_attention: bool = False  # flash / SDPA: no s x s attention scores kept
+    rope_scaling: str | None = None  # the file scales the model's positions (yarn, linear...)
 
 
 @dataclass(frozen=True)
@@ -28,6 +66,7 @@ class ModelFacts:
     num_params: int  # parameters, for memory estimates
     intermediate_size: int | None = None
     source: str = "built-in table"  # or the path of the config.json they were read from
+    dtype: str | None = None  # torch_dtype of a local config.json ("bfloat16"...); None: table
 
 
 @dataclass(frozen=True)
@@ -48,18 +87,41 @@ class CheckContext:
     teacher: ModelFacts | None = None
     student: ModelFacts | None = None
     gpu: GpuSpec | None = None
+    run: RunFacts = field(default_factory=RunFacts)
 
     def is_given(self, key: str) -> bool:
         return key in self.given
 
+    def named_models(self) -> list[tuple[str, str, ModelFacts | None]]:
+        """(role, name, facts or None) of the models the config names: a native config
+        always names both; another dialect only those it sets."""
+        named = []
+        for role, facts in (("teacher", self.teacher), ("student", self.student)):
+            key = f"{role}_model"
+            if self.dialect == "native" or self.is_given(key):
+                named.append((role, getattr(self.config, key), facts))
+        return named
+
     @property
     def planned_steps(self) -> int | None:
         """Optimizer steps the trainer really runs; None when the dataset size is unknown."""
+        return self.steps_for(self.config.train_samples)
+
+    @property
+    def most_steps(self) -> int | None:
+        """An upper bound on the optimizer steps when only a cap on the dataset is known."""
+        if self.planned_steps is not None or self.run.max_train_samples is None:
+            return self.planned_steps
+        return self.steps_for(self.run.max_train_samples)
+
+    def steps_for(self, train_samples: int | None) -> int | None:
+        """Optimizer steps for a dataset size; each of N processes sees 1/N of the samples."""
         cfg = self.config
-        if cfg.train_samples is None:
+        if train_samples is None:
             return cfg.max_steps
+        per_process = math.ceil(train_samples / (self.run.processes or 1))
         return optimizer_steps(
-            cfg.train_samples,
+            per_process,
             cfg.batch_size,
             cfg.gradient_accumulation_steps,
             cfg.epochs,

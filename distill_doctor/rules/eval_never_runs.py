@@ -29,12 +29,13 @@ DOC = RuleDoc(
 
 
 def check(ctx: CheckContext) -> list[Finding]:
-    planned = ctx.planned_steps
+    planned = ctx.most_steps  # the real steps, or an upper bound from a cap on the dataset
     if planned is None or (ctx.dialect != "native" and not ctx.is_given("eval_steps")):
         return []
     eval_steps = ctx.config.eval_steps
     if eval_steps <= planned:
         return []
+    at_most = "at most " if ctx.planned_steps is None else ""
     suggested = max(1, planned // EVALS_SUGGESTED)
     bundled = ctx.dialect == "native"  # evaluates before the first and after the last step
     outcome = (
@@ -47,8 +48,8 @@ def check(ctx: CheckContext) -> list[Finding]:
             id=DOC.id,
             code=DOC.code,
             severity=Severity.WARNING if bundled else Severity.ERROR,
-            message=f"eval_steps {eval_steps:,} is past the {planned:,} optimizer steps that "
-            f"run: {outcome}.",
+            message=f"eval_steps {eval_steps:,} is past the {at_most}{planned:,} optimizer steps "
+            f"that run: {outcome}.",
             evidence={
                 "eval_steps": eval_steps,
                 "optimizer_steps": planned,

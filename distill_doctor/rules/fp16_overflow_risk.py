@@ -31,9 +31,9 @@ DOC = RuleDoc(
 
 def _reasons(ctx: CheckContext) -> list[str]:
     reasons = [
-        f"the {role} {facts.name} was released in bf16"
-        for role, facts in (("teacher", ctx.teacher), ("student", ctx.student))
-        if facts is not None and model_table.released_in_bf16(facts)
+        f"the {role} {name} was released in bf16"
+        for role, name, facts in ctx.named_models()
+        if model_table.released_in_bf16(name, facts)
     ]
     temperature = ctx.config.temperature
     if kd_in_play(ctx) and ctx.is_given("temperature") and temperature < 1:
@@ -59,7 +59,7 @@ def check(ctx: CheckContext) -> list[Finding]:
             evidence={
                 "fp16_max": FP16_MAX,
                 "reasons": "; ".join(reasons),
-                "temperature": ctx.config.temperature,
+                "temperature": ctx.config.temperature if kd_in_play(ctx) else None,
                 "gpu": ctx.gpu.name if ctx.gpu else None,
             },
             fix=f"Use {use}.",

@@ -48,6 +48,10 @@ def check(ctx: CheckContext) -> list[Finding]:
     cfg, vocab = ctx.config, ctx.vocab_size
     if not kd_in_play(ctx) or cfg.kd_top_k is not None or vocab is None:
         return []
+    if ctx.run.teacher_signal != "online":
+        return []  # the teacher's top-k or precomputed signal: no teacher logits in the step
+    if ctx.dialect != "native" and not ctx.is_given("max_length"):
+        return []  # the sequence length is the dataset's: unknown (a coverage line says so)
     gpu_gb = ctx.gpu.memory_gb if ctx.gpu else DEFAULT_GPU_GB
     full = sum(logits_memory(cfg, vocab).values())
     share = full / (gpu_gb * GIB)

@@ -27,7 +27,7 @@ DOC = RuleDoc(
 
 def check(ctx: CheckContext) -> list[Finding]:
     clip = ctx.config.max_grad_norm
-    if clip:
+    if clip or (ctx.dialect != "native" and not ctx.is_given("max_grad_norm")):
         return []
     return [
         Finding(

@@ -18,6 +18,9 @@ HIGH_LARGE_MODEL = 3e-4
 LARGE_MODEL_PARAMS = 1_000_000_000
 HIGH_TINY_MODEL = 5e-3
 TINY_MODEL_PARAMS = 20_000_000
+# A LoRA/QLoRA adapter starts at zero and trains a few million parameters: 1e-4 to 5e-4 is its
+# normal range (PEFT and QLoRA papers: 2e-4), and up to 1e-3 is still used.
+HIGH_ADAPTER = 1e-3
 DIVERGES = 1e-2
 
 DOC = RuleDoc(
@@ -26,8 +29,8 @@ DOC = RuleDoc(
     kind="config",
     keys=("learning_rate",),
     severity=Severity.WARNING,
-    summary="learning_rate above 1e-3 (3e-4 for a 1B+ parameter student, 5e-3 under 20M), "
-    "below 1e-6, or at 1e-2 and beyond (error).",
+    summary="learning_rate above 1e-3 (3e-4 for a 1B+ parameter student, 5e-3 under 20M, 1e-3 "
+    "for a LoRA/QLoRA adapter), below 1e-6, or at 1e-2 and beyond (error).",
     why="Too high, AdamW's updates wreck the pretrained weights: loss spikes, then NaN. Too "
     "low, the weights barely move in the run and the eval metrics look frozen, the seed's "
     "symptom from a different cause.",
@@ -38,12 +41,16 @@ DOC = RuleDoc(
 
 
 def _params(ctx: CheckContext) -> str:
+    if ctx.run.adapter:
+        return f"a {ctx.run.adapter} adapter"
     if ctx.student is None:
         return "a student of unknown size"
     return f"a {ctx.student.num_params / 1e6:.3g}M-parameter student"
 
 
 def _high_bound(ctx: CheckContext) -> float:
+    if ctx.run.adapter:
+        return HIGH_ADAPTER
     params = ctx.student.num_params if ctx.student else None
     if params is not None and params >= LARGE_MODEL_PARAMS:
         return HIGH_LARGE_MODEL
@@ -74,6 +81,7 @@ def check(ctx: CheckContext) -> list[Finding]:
                 "sane_low": LOW,
                 "sane_high": high,
                 "student_params": ctx.student.num_params if ctx.student else None,
+                "adapter": ctx.run.adapter,
             },
             fix=DOC.fix,
         )

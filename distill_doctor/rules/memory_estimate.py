@@ -9,7 +9,7 @@ caching allocator's fragmentation come on top, which is why the budget rule warn
 from __future__ import annotations
 
 from distill_doctor.config.schema import TrainConfig
-from distill_doctor.rules.base import ModelFacts
+from distill_doctor.rules.base import ModelFacts, RunFacts
 
 GIB = 1024**3
 FP32 = 4
@@ -70,14 +70,43 @@ def logits_memory(
     return memory
 
 
-def activation_memory(cfg: TrainConfig, model: ModelFacts) -> int:
+def activation_memory(cfg: TrainConfig, model: ModelFacts, run: RunFacts | None = None) -> int:
     """Activations the student keeps for its backward; the teacher runs under no_grad, so its
-    activations are freed layer by layer and do not add up."""
+    activations are freed layer by layer and do not add up. Flash/SDPA attention keeps no
+    s x s score matrix; with activation checkpointing each layer keeps only its input (2 bytes
+    per token and hidden unit) and one layer's activations are rebuilt at a time."""
+    run = run or RunFacts()
     s, b, h, a = cfg.max_length, cfg.batch_size, model.hidden_size, model.num_heads
     per_layer_16bit = s * b * h * ACTIVATION_BYTES_PER_TOKEN_HIDDEN
-    per_layer_16bit += ATTENTION_SCORE_BYTES * a * s * s * b
+    if not run.memory_efficient_attention:
+        per_layer_16bit += ATTENTION_SCORE_BYTES * a * s * s * b
     scale = training_bytes(cfg) / 2  # the constants are for 16-bit activations
+    if run.activation_checkpointing:
+        return int((model.num_layers * s * b * h * 2 + per_layer_16bit) * scale)
     return int(model.num_layers * per_layer_16bit * scale)
+
+
+# An adapter whose rank the file does not give: 16 is the common choice (PEFT's default is 8).
+DEFAULT_ADAPTER_RANK = 16
+
+
+def trainable_params(student: ModelFacts, run: RunFacts) -> int:
+    """Parameters the optimizer updates: all of them, or a LoRA adapter's. The adapter is
+    counted on every linear layer of every block (q, k, v, o, gate, up, down: an upper bound,
+    since configs often target fewer), r x (in + out) each."""
+    if not run.adapter:
+        return student.num_params
+    rank = run.adapter_rank or DEFAULT_ADAPTER_RANK
+    d = student.hidden_size
+    ffn = student.intermediate_size or 4 * d
+    per_layer = rank * (4 * (d + d) + 3 * (d + ffn))
+    return student.num_layers * per_layer
+
+
+def frozen_weight_bytes(cfg: TrainConfig, run: RunFacts) -> float:
+    """Bytes per parameter of the student's base weights: 4-bit (QLoRA) or 8-bit when the file
+    quantizes them, else the training precision."""
+    return run.weight_bits / 8 if run.weight_bits else training_bytes(cfg)
 
 
 def peak_training_memory(
@@ -86,6 +115,7 @@ def peak_training_memory(
     teacher: ModelFacts | None,
     vocab_size: int,
     with_kd: bool = True,
+    run: RunFacts | None = None,
 ) -> dict[str, int]:
     """Peak bytes of one training step, broken down; "total" is the sum of the rest.
 
@@ -94,15 +124,19 @@ def peak_training_memory(
     AMP instead keeps fp32 weights and gradients: 4 + 4 + 8, the same 16). Teacher: frozen
     weights only, in the training precision. Plus the logits copies and the activations.
     """
+    run = run or RunFacts()
     half = training_bytes(cfg)
     master = MASTER_WEIGHTS if half == 2 else 0
+    trainable = trainable_params(student, run)
+    adapter_weights = trainable * half if run.adapter else 0
     breakdown = {
         "teacher_weights": teacher.num_params * half if teacher and with_kd else 0,
-        "student_weights": student.num_params * half,
-        "student_gradients": student.num_params * half,
-        "optimizer_state": student.num_params * (ADAMW_MOMENTS + master),
+        "student_weights": int(student.num_params * frozen_weight_bytes(cfg, run))
+        + adapter_weights,
+        "student_gradients": trainable * half,
+        "optimizer_state": trainable * (ADAMW_MOMENTS + master),
         "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd).values()),
-        "activations": activation_memory(cfg, student),
+        "activations": activation_memory(cfg, student, run),
     }
     breakdown["total"] = sum(breakdown.values())
     return breakdown

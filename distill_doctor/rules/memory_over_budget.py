@@ -25,7 +25,9 @@ DOC = RuleDoc(
     why="Out-of-memory comes at the first long batch, after the model load and often after "
     "the first eval: minutes or hours of GPU time lost. The estimate adds the frozen teacher's "
     "weights, the student's weights, gradients and AdamW state (16 bytes per parameter), the "
-    "logits copies of the KD loss and the student's activations (Korthikanti et al. 2022).",
+    "logits copies of the KD loss and the student's activations (Korthikanti et al. 2022). "
+    "With a LoRA/QLoRA adapter only the adapter has gradients and AdamW state, and 4-bit or "
+    "8-bit base weights take half a byte or one byte per parameter.",
     fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), set "
     "kd_top_k, shorten max_length, or use a larger GPU.",
     fix_available="sometimes",
@@ -35,7 +37,7 @@ DOC = RuleDoc(
 
 def _estimate(ctx: CheckContext, cfg: TrainConfig) -> dict[str, int]:
     with_kd = kd_in_play(ctx)
-    return peak_training_memory(cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd)
+    return peak_training_memory(cfg, ctx.student, ctx.teacher, ctx.vocab_size, with_kd, ctx.run)
 
 
 def _smaller_batch_patch(ctx: CheckContext, budget: float) -> dict[str, int] | None:

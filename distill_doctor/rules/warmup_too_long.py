@@ -34,7 +34,9 @@ DOC = RuleDoc(
 
 def check(ctx: CheckContext) -> list[Finding]:
     planned, warmup = ctx.planned_steps, ctx.config.warmup_steps
-    if planned is None or warmup == 0:
+    if planned is None:
+        return _ratio_too_long(ctx.run.warmup_ratio)
+    if warmup == 0:
         return []
     share = warmup / planned
     if share <= MAX_WARMUP_SHARE:
@@ -69,5 +71,26 @@ def check(ctx: CheckContext) -> list[Finding]:
             evidence=evidence,
             fix=f"Set warmup_steps to {suggested:,} (5% of {planned:,} optimizer steps).",
             patch={"warmup_steps": suggested},
+        )
+    ]
+
+
+def _ratio_too_long(ratio: float | None) -> list[Finding]:
+    """A warmup ratio is its share whatever the dataset size: judged without it."""
+    if ratio is None or ratio <= MAX_WARMUP_SHARE:
+        return []
+    return [
+        Finding(
+            id=DOC.id,
+            code=DOC.code,
+            severity=Severity.WARNING,
+            message=f"Warmup takes {ratio:.0%} of the optimizer steps (over "
+            f"{MAX_WARMUP_SHARE:.0%}).",
+            evidence={
+                "warmup_ratio": ratio,
+                "threshold_share": MAX_WARMUP_SHARE,
+                "suggested_warmup_ratio": SUGGESTED_WARMUP_SHARE,
+            },
+            fix=f"Set warmup_ratio to {SUGGESTED_WARMUP_SHARE:g}.",
         )
     ]

@@ -3,7 +3,8 @@
 Layout of one checkpoint, `checkpoints/step-000050/`:
     config.json + model.safetensors   the student (loadable with `from_pretrained`)
     loss.safetensors                  the distillation loss's learned projections (if any)
-    trainer_state.pt                  optimizer, scheduler, GradScaler and RNG states
+    trainer_state.pt                  optimizer, scheduler, GradScaler and RNG states (under
+                                      torchrun: every rank's RNG state; one checkpoint per run)
     watchdog.json                     the watchdog's findings and recent records (if watched)
     state.json                        step, epoch, micro-batches consumed in the epoch; written
                                       last, so its presence marks a complete checkpoint
@@ -39,6 +40,7 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0
     all_masked_batches: int = 0  # accumulated batches with no valid label token
+    world_size: int = 1  # ranks that trained it (a resume needs as many)
 
 
 def rng_state() -> dict[str, Any]:
@@ -64,7 +66,9 @@ def _fsync_tree(folder: Path) -> None:
             os.close(fd)
 
 
-def _write(folder: Path, state: TrainState, modules: dict[str, Any]) -> None:
+def _write(
+    folder: Path, state: TrainState, modules: dict[str, Any], rng_states: list | None
+) -> None:
     student, loss_module = modules["student"], modules["loss"]
     student.config.save_pretrained(folder)
     save_model(student, str(folder / "model.safetensors"))
@@ -75,6 +79,8 @@ def _write(folder: Path, state: TrainState, modules: dict[str, Any]) -> None:
         "scheduler": modules["scheduler"].state_dict(),
         "rng": rng_state(),
     }
+    if rng_states is not None:
+        trainer_state["rng_per_rank"] = rng_states
     if modules.get("scaler") is not None:
         trainer_state["scaler"] = modules["scaler"].state_dict()
     torch.save(trainer_state, folder / "trainer_state.pt")
@@ -83,17 +89,24 @@ def _write(folder: Path, state: TrainState, modules: dict[str, Any]) -> None:
     (folder / STATE_FILE).write_text(json.dumps(asdict(state)), encoding="utf-8")
 
 
-def save_checkpoint(root: Path, state: TrainState, modules: dict[str, Any], keep_last: int) -> Path:
+def save_checkpoint(
+    root: Path,
+    state: TrainState,
+    modules: dict[str, Any],
+    keep_last: int,
+    rng_states: list | None = None,
+) -> Path:
     """Write `root/step-NNNNNN` atomically, then delete all but the newest `keep_last`.
 
-    `modules`: student, loss (or None), optimizer, scheduler, scaler (or None).
+    `modules`: student, loss (or None), optimizer, scheduler, scaler (or None); `rng_states`:
+    every rank's RNG state, in rank order, when several ranks trained.
     """
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{state.step:06d}"
     temp = root / f".tmp-{final.name}"
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir()
-    _write(temp, state, modules)
+    _write(temp, state, modules, rng_states)
     _fsync_tree(temp)
     if final.exists():  # a re-save of the same step (e.g. at the end): swap, never half-write
         old = root / f".old-{final.name}"
@@ -125,8 +138,13 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return found[-1]
 
 
-def load_checkpoint(folder: Path, modules: dict[str, Any]) -> TrainState:
-    """Load weights and trainer state into the given modules; returns where training stood."""
+def read_state(folder: Path) -> TrainState:
+    return TrainState(**json.loads((folder / STATE_FILE).read_text(encoding="utf-8")))
+
+
+def load_checkpoint(folder: Path, modules: dict[str, Any], rank: int = 0) -> TrainState:
+    """Load weights and trainer state into the given modules (and rank `rank`'s RNG state);
+    returns where training stood."""
     load_model(modules["student"], str(folder / "model.safetensors"))
     if (folder / "loss.safetensors").is_file():
         load_model(modules["loss"], str(folder / "loss.safetensors"))
@@ -135,9 +153,9 @@ def load_checkpoint(folder: Path, modules: dict[str, Any]) -> TrainState:
     modules["scheduler"].load_state_dict(trainer_state["scheduler"])
     if modules.get("scaler") is not None and "scaler" in trainer_state:
         modules["scaler"].load_state_dict(trainer_state["scaler"])
-    restore_rng(trainer_state["rng"])
+    restore_rng(trainer_state.get("rng_per_rank", [trainer_state["rng"]])[rank])
     for name, owner in (modules.get("extra") or {}).items():
         saved = folder / f"{name}.json"
         if saved.is_file():  # a checkpoint from a run without it simply has none
             owner.load_state_dict(json.loads(saved.read_text(encoding="utf-8")))
-    return TrainState(**json.loads((folder / STATE_FILE).read_text(encoding="utf-8")))
+    return read_state(folder)

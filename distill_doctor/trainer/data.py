@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -181,10 +181,17 @@ def epoch_batches(n_examples: int, batch_size: int, seed: int, epoch: int) -> li
     return [order[i : i + batch_size] for i in range(0, n_examples, batch_size)]
 
 
-def eval_batches(blocks: Blocks, batch_size: int, max_batches: int | None) -> Iterator[dict]:
-    """The eval split in order, in batches (at most `max_batches`)."""
+def eval_batches(
+    blocks: Blocks,
+    batch_size: int,
+    max_batches: int | None,
+    take: Callable[[list[int]], dict] | None = None,
+) -> Iterator[dict]:
+    """The eval split in order, in batches (at most `max_batches`); `take` turns a batch's
+    indices into tensors (default `blocks.batch`; a rank takes its share)."""
+    take = take or blocks.batch
     starts = range(0, len(blocks), batch_size)
     if max_batches is not None:
         starts = starts[:max_batches]
     for start in starts:
-        yield blocks.batch(list(range(start, min(start + batch_size, len(blocks)))))
+        yield take(list(range(start, min(start + batch_size, len(blocks)))))

@@ -10,22 +10,27 @@ wrong, reproduced with the smallest change to the bundled trainer:
     teacher-train-mode        the teacher left in train mode with requires_grad on
     lr-too-high               the learning rate 100x the config's
     memory-leak               each step's logits kept in a list (`outputs.append(out.logits)`)
+  under torchrun (on the last rank, so rank 0's view stays the healthy reference):
+    rank-desync               0.01 added to one student weight after step 1: the ranks' weights
+                              differ from then on
+    straggler                 a 0.25 s sleep per optimizer step
 
 Faults hook into the run from outside (a module hook, a rebuilt optimizer or scheduler), so
-the loop itself stays the correct one; only the masked batch needs the loop's one call.
+the loop itself stays the correct one; only the masked batch and the rank faults need the
+loop's calls (`batch`, `before_step`). Importing this module loads neither torch nor pydantic:
+the command checks the names before any model loads.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
-
-if TYPE_CHECKING:  # `doctor train --help` lists the faults without loading pydantic
-    from distill_doctor.config.schema import TrainConfig
 
 FAULTS = {
     "scheduler-per-microbatch": "scheduler.step() after every micro-batch",
@@ -36,7 +41,10 @@ FAULTS = {
     "teacher-train-mode": "teacher left in train mode with grads on",
     "lr-too-high": "LR 100x too high",
     "memory-leak": "tensors kept alive step after step",
+    "rank-desync": "adds 0.01 to one student weight on the last rank after step 1 (torchrun)",
+    "straggler": "sleeps 0.25 s per optimizer step on the last rank (torchrun)",
 }
+NEEDS_RANKS = {"rank-desync", "straggler"}  # meaningless in a single process
 # What the watchdog is expected to call each fault (benchmarks/detection.py checks it).
 CAUGHT_AS = {
     "scheduler-per-microbatch": ("scheduler-stepped-per-microbatch",),
@@ -47,15 +55,35 @@ CAUGHT_AS = {
     "teacher-train-mode": ("teacher-not-frozen",),
     "lr-too-high": ("loss-divergence", "grad-explosion"),
     "memory-leak": ("memory-growth",),
+    "rank-desync": ("rank-desync",),
+    "straggler": ("straggler-rank",),
 }
 DEFAULT_STEP = 10  # for the faults that happen at one step
 SCHEDULE_OVERSHOOT = 16
 LR_FACTOR = 100.0
+DESYNC_DELTA = 0.01
+STRAGGLER_SLEEP_S = 0.25  # several times a tiny test model's step; a blip on a real one
+
+
+def check_names(items: list[str]) -> tuple[set[str], int]:
+    """(fault names, the step of the timed ones) of `--inject` items, or an InputError."""
+    names, step = set(), DEFAULT_STEP
+    for item in items:
+        name, _, at = item.partition("@")
+        if name not in FAULTS:
+            known = ", ".join(FAULTS)
+            raise InputError(f"--inject {item!r}: unknown fault; known faults: {known}.")
+        if at:
+            if not at.isdigit() or int(at) < 1:
+                raise InputError(f"--inject {item!r}: STEP must be a step number >= 1.")
+            step = int(at)
+        names.add(name)
+    return names, step
 
 
 @dataclass
 class Faults:
-    names: set[str]
+    names: set[str] = field(default_factory=set)
     step: int = DEFAULT_STEP
     kept: list[Any] = field(default_factory=list)  # memory-leak: what is never let go
     current_step: int = 0  # the optimizer step the loop is running (it tells `batch`)
@@ -63,21 +91,30 @@ class Faults:
     run: Any = None
 
     @classmethod
-    def parse(cls, items: list[str]) -> Faults | None:
-        if not items:
-            return None
-        names, step = set(), DEFAULT_STEP
-        for item in items:
-            name, _, at = item.partition("@")
-            if name not in FAULTS:
-                known = ", ".join(FAULTS)
-                raise InputError(f"--inject {item!r}: unknown fault; known faults: {known}.")
-            if at:
-                if not at.isdigit() or int(at) < 1:
-                    raise InputError(f"--inject {item!r}: STEP must be a step number >= 1.")
-                step = int(at)
-            names.add(name)
+    def parse(cls, items: list[str], here: Any = None) -> Faults:
+        """The faults of `--inject` items (`NAME[@STEP]`) for this process (`here`: its rank
+        and world size; a rank fault acts on the last rank only)."""
+        rank, world = (here.rank, here.world_size) if here is not None else (0, 1)
+        names, step = check_names(items)
+        for name in names & NEEDS_RANKS:
+            if world < 2:
+                raise InputError(
+                    f"--inject {name} needs several ranks: launch with `torchrun "
+                    "--nproc-per-node 2 -m distill_doctor train ...`."
+                )
+        if rank != world - 1:
+            names -= NEEDS_RANKS
         return cls(names, step)
+
+    def before_step(self, student: Any, steps_done: int) -> None:
+        """The loop's call as each optimizer step starts: the rank faults."""
+        if "straggler" in self.names:
+            time.sleep(STRAGGLER_SLEEP_S)
+        if "rank-desync" in self.names and steps_done == 1:
+            import torch
+
+            with torch.no_grad():  # DDP syncs gradients, never weights: the offset stays
+                next(student.parameters()).view(-1)[0] += DESYNC_DELTA
 
     def config(self, cfg: TrainConfig) -> TrainConfig:
         if "lr-too-high" in self.names:
@@ -86,6 +123,10 @@ class Faults:
 
     def apply(self, run: Any) -> None:
         """Put the faults into a freshly set-up run (see `trainer.loop.setup`)."""
+        run.faults = self
+        self.run = run
+        if not self.names - NEEDS_RANKS:
+            return
         import torch
 
         from distill_doctor.trainer.schedule import build_scheduler
@@ -110,8 +151,6 @@ class Faults:
             run.teacher.train()
             run.teacher.requires_grad_(True)
         run.loss.register_forward_hook(self._after_loss)
-        run.faults = self
-        self.run = run
 
     def _after_loss(self, _module: Any, inputs: Any, parts: dict) -> dict | None:
         import torch

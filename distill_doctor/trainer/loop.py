@@ -17,6 +17,7 @@ the optimizer. Observers (see `hooks`) receive every number; this module prints 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import time
@@ -32,6 +33,7 @@ from distill_doctor.config.steps import optimizer_steps
 from distill_doctor.findings import Finding
 from distill_doctor.records import MICRO_STEP
 from distill_doctor.trainer import checkpoint as ckpt
+from distill_doctor.trainer import distributed
 from distill_doctor.trainer.data import Blocks, epoch_batches, eval_batches, load_splits
 from distill_doctor.trainer.demo import data_path
 from distill_doctor.trainer.evaluate import evaluate
@@ -82,7 +84,9 @@ class Run:
     autocast: Callable[[], contextlib.AbstractContextManager]
     params: list[torch.nn.Parameter]  # everything the optimizer updates (clipped together)
     memory: MemoryProbe  # the memory numbers of every Record (GPU: NVML/torch; CPU: RSS)
-    faults: Faults | None = None  # `--inject`: a fault put in on purpose, for demos and tests
+    dist: distributed.Distributed  # this process's rank and world (a single process: 0 of 1)
+    trained: Any  # the student as the steps run it: DDP under torchrun, else the student
+    faults: Faults = field(default_factory=Faults)  # `--inject`: none unless asked
     extra_state: dict[str, Any] = field(default_factory=dict)  # saved beside (the watchdog)
 
 
@@ -138,26 +142,35 @@ def accumulated_step(
     allow_update: Callable[[dict], bool] = lambda _: True,
 ) -> dict[str, float]:
     """Forward/backward every micro-batch of `group`, then one clipped optimizer step (unless
-    `allow_update` vetoes it: the watchdog keeps a non-finite gradient off the weights)."""
-    valid = sum(count_valid_tokens(batch["labels"]) for batch in group)
+    `allow_update` vetoes it: the watchdog keeps a non-finite gradient off the weights).
+    Under torchrun `valid` counts every rank's tokens (see `distributed`)."""
+    valid = run.dist.sum_int(sum(count_valid_tokens(batch["labels"]) for batch in group))
     if valid == 0:
         state.all_masked_batches += 1
     denominator = max(valid, 1)
     totals: dict[str, float] = {}
-    for micro, batch in enumerate(group):
+    run.dist.start_compute()
+    run.faults.before_step(run.student, state.step)
+    for i, batch in enumerate(group):
         batch = {k: v.to(run.device) for k, v in batch.items()}
-        with run.autocast():
-            with torch.no_grad():
-                teacher_out = model_forward(run.teacher, batch, run.loss)
-            student_out = model_forward(run.student, batch, run.loss)
-            parts = run.loss(student_out, teacher_out, batch["labels"], denominator)
-        scaler = run.scaler
-        (scaler.scale(parts["loss"]) if scaler else parts["loss"]).backward()
+        steps = i == len(group) - 1
+        with run.dist.micro_batch(run.trained, steps):
+            with run.autocast():
+                with torch.no_grad():
+                    teacher_out = model_forward(run.teacher, batch, run.loss)
+                student_out = model_forward(run.trained, batch, run.loss)
+                parts = run.loss(student_out, teacher_out, batch["labels"], denominator)
+            if steps:
+                run.dist.end_compute()
+            # DDP averages gradients over ranks; x world_size makes it the sum of the shares
+            loss = parts["loss"] * run.dist.world_size
+            (run.scaler.scale(loss) if run.scaler else loss).backward()
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value.item()
         if MICRO_STEP not in totals and not math.isfinite(totals["loss"]):
-            totals[MICRO_STEP] = micro  # where the first non-finite loss appeared
-        del teacher_out, student_out, parts  # free the logits before the next micro-batch
+            totals[MICRO_STEP] = i  # where the first non-finite loss appeared
+        del teacher_out, student_out, parts, loss  # free the logits before the next micro-batch
+    run.dist.average_gradients(run.loss)
     return {**totals, **optimizer_update(run, totals, valid, allow_update), "valid_tokens": valid}
 
 
@@ -171,7 +184,8 @@ def optimizer_update(
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm).item()
     lr = optimizer.param_groups[0]["lr"]  # the LR this step uses, before the scheduler moves
     out = {"grad_norm": grad_norm, "lr": lr}
-    if not allow_update({**totals, **out, "valid_tokens": valid}):
+    # A veto on any rank is a veto on all: the ranks' weights must stay the same.
+    if run.dist.any_rank(not allow_update({**totals, **out, "valid_tokens": valid})):
         if scaler:
             scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -192,7 +206,10 @@ def optimizer_update(
 
 
 def setup(cfg: TrainConfig, device: torch.device) -> Run:
-    """Models, data, loss, optimizer, schedule: everything a step needs."""
+    """Models, data, loss, optimizer, schedule: everything a step needs. Under torchrun
+    (`distributed`) each rank builds its own, and a micro-batch is `batch_size` per rank."""
+    here = distributed.current()
+    global_batch = cfg.batch_size * here.world_size
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     attn = "eager" if cfg.attention_weight > 0 else None  # fused kernels return no maps
@@ -206,9 +223,9 @@ def setup(cfg: TrainConfig, device: torch.device) -> Run:
     teacher.to(device)
     student.to(device).train()
     loss_fn.to(device)
-    n_batches = math.ceil(len(train) / cfg.batch_size)
+    n_batches = math.ceil(len(train) / global_batch)
     planned = optimizer_steps(
-        len(train), cfg.batch_size, cfg.gradient_accumulation_steps, cfg.epochs, cfg.max_steps
+        len(train), global_batch, cfg.gradient_accumulation_steps, cfg.epochs, cfg.max_steps
     )
     optimizer = torch.optim.AdamW(
         decay_groups([student, loss_fn], cfg.weight_decay),
@@ -236,16 +253,22 @@ def setup(cfg: TrainConfig, device: torch.device) -> Run:
         autocast=autocast,
         params=[p for g in optimizer.param_groups for p in g["params"]],
         memory=MemoryProbe(device),
+        dist=here,
+        trained=here.wrap(student),
     )
 
 
 def run_eval(run: Run) -> dict[str, float]:
-    cfg, device = run.cfg, run.device
-    batches = (
+    """Under torchrun each rank evaluates its share of every (global) eval batch, and the
+    ranks' per-token means are combined: the numbers of one process with the global batch."""
+    cfg, device, here = run.cfg, run.device, run.dist
+    global_batch = cfg.batch_size * here.world_size
+    take = functools.partial(here.local_batch, run.held_out)
+    batches = [
         {k: v.to(device) for k, v in b.items()}
-        for b in eval_batches(run.held_out, cfg.batch_size, cfg.eval_max_batches)
-    )
-    return evaluate(
+        for b in eval_batches(run.held_out, global_batch, cfg.eval_max_batches, take)
+    ]
+    results = evaluate(
         run.student,
         run.teacher,
         run.loss,
@@ -253,18 +276,19 @@ def run_eval(run: Run) -> dict[str, float]:
         lambda model, batch: model_forward(model, batch, run.loss),
         run.autocast,
     )
+    return here.combine_eval(results, sum(count_valid_tokens(b["labels"]) for b in batches))
 
 
 def epoch_groups(run: Run, epoch: int, start: int) -> list[list[dict]]:
     """The accumulated batches of an epoch from micro-batch `start` on (a resume skips the
     consumed ones); the last partial epoch of a fractional `epochs` is cut like the plan."""
     cfg = run.cfg
-    batches = epoch_batches(len(run.train), cfg.batch_size, cfg.seed, epoch)
+    batches = epoch_batches(len(run.train), cfg.batch_size * run.dist.world_size, cfg.seed, epoch)
     if epoch == int(cfg.epochs):
         batches = batches[: math.ceil(len(batches) * (cfg.epochs - int(cfg.epochs)))]
     accum = cfg.gradient_accumulation_steps
     return [
-        [run.train.batch(ix) for ix in batches[i : i + accum]]
+        [run.dist.local_batch(run.train, ix) for ix in batches[i : i + accum]]
         for i in range(start, len(batches), accum)
     ]
 
@@ -276,18 +300,22 @@ def train(
     *,
     resume: bool = False,
     control: TrainControl | None = None,
-    faults: Faults | None = None,
+    inject: tuple[str, ...] = (),
     extra_state: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run (or resume) a distillation run into `run_dir`; returns how it ended."""
+    """Run (or resume) a distillation run into `run_dir`; returns how it ended. Under torchrun
+    every rank calls this; only rank 0 should be given observers (they print and write)."""
     checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
+    if checkpoint:
+        distributed.check_resume(checkpoint, distributed.current())
     device = pick_device(cfg)
-    run = setup(faults.config(cfg) if faults else cfg, device)
-    if faults:
-        faults.apply(run)
+    faults = Faults.parse(list(inject), distributed.current())
+    run = setup(faults.config(cfg), device)
+    faults.apply(run)
     run.extra_state = extra_state or {}
-    state = ckpt.load_checkpoint(checkpoint, checkpoint_modules(run)) if checkpoint else None
-    state = state or ckpt.TrainState()
+    state = ckpt.TrainState()
+    if checkpoint:
+        state = ckpt.load_checkpoint(checkpoint, checkpoint_modules(run), run.dist.rank)
     control = control or TrainControl()
     hooks = Observers(observers)
     hooks.on_setup(run)
@@ -301,6 +329,7 @@ def train(
             "warmup_steps": cfg.warmup_steps,
             "scheduler_line": warmup_summary(run.planned, cfg.warmup_steps),
             "device": str(device),
+            "world_size": run.dist.world_size,
             "versions": versions(),
             "run_dir": str(run_dir),
             "resumed_from_step": state.step if resume else None,
@@ -316,11 +345,13 @@ def train(
         hooks.on_eval(eval_record(0, result.evals["before"]))
     with stop_on_signals(control):  # still on while the last save runs: a 2nd Ctrl-C waits
         train_epochs(run, state, hooks, control, result)
-        ckpt.save_checkpoint(run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last)
+        distributed.save_checkpoint(
+            run.dist, run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last
+        )
     if control.should_stop:
         result.stop_reason = control.stop_reason
         result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
-    if result.status == "completed":
+    if result.status == "completed" and run.dist.is_main:
         run.student.save_pretrained(run_dir / "student")
         run.tokenizer.save_pretrained(run_dir / "student")
     hooks.on_run_end(result.status)
@@ -337,26 +368,28 @@ def train_epochs(
     """Optimizer steps until the plan is done or a stop is requested; eval and checkpoint on
     their cadence. Updates `state` and `result` in place."""
     cfg = run.cfg
-    while state.step < run.planned and not control.should_stop:
+    stop = run.dist.agree_stop(control)  # every rank decides on the same, agreed flag
+    while state.step < run.planned and not stop:
         for group in epoch_groups(run, state.epoch, state.batch_in_epoch):
             started = time.perf_counter()
-            if run.faults:
-                group = run.faults.batch(state.step + 1, group)
+            group = run.faults.batch(state.step + 1, group)
             metrics = accumulated_step(run, group, state, lambda m: hooks.allow_update(m, control))
             state.step += 1
             state.batch_in_epoch += len(group)
             tokens = sum(int(b["attention_mask"].sum()) for b in group)
-            hooks.on_record(step_record(run, metrics, state, time.perf_counter() - started, tokens))
+            record = step_record(run, metrics, state, time.perf_counter() - started, tokens)
+            hooks.on_record(run.dist.combine(record))
             done = state.step >= run.planned
             if state.step % cfg.eval_steps == 0 or done:
                 result.evals["after"], result.last_eval_step = run_eval(run), state.step
                 hooks.on_eval(eval_record(state.step, result.evals["after"]))
+            stop = run.dist.agree_stop(control)
             save_every = cfg.save_steps or cfg.eval_steps
-            if state.step % save_every == 0 and not done and not control.should_stop:
-                ckpt.save_checkpoint(
-                    result.run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last
-                )
-            if done or control.should_stop:
+            if state.step % save_every == 0 and not done and not stop:
+                root = result.run_dir / "checkpoints"
+                modules = checkpoint_modules(run)
+                distributed.save_checkpoint(run.dist, root, state, modules, cfg.keep_last)
+            if done or stop:
                 return
         state.epoch += 1
         state.batch_in_epoch = 0

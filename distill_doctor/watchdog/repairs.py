@@ -19,6 +19,7 @@ back after its repairs ends in an abort with the diagnosis. The bundled trainer'
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -58,8 +59,10 @@ class GatedLambdaLR(torch.optim.lr_scheduler.LambdaLR):
 
     def advance(self, steps: int) -> None:
         """Move `steps` optimizer steps on at once (a resume, a rollback)."""
-        for _ in range(steps):
-            super().step()
+        with warnings.catch_warnings():  # "step() before optimizer.step()": on purpose here
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(steps):
+                super().step()
 
     def close(self) -> None:
         self._hook.remove()
@@ -192,8 +195,10 @@ class TrainerRepairs:
         if isinstance(run.scheduler, GatedLambdaLR):
             run.scheduler.advance(skipped)
         else:
-            for _ in range(skipped):
-                run.scheduler.step()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(skipped):
+                    run.scheduler.step()
         for group in run.optimizer.param_groups:
             group["lr"] *= LR_FACTOR_ON_ROLLBACK
         if hasattr(run.scheduler, "base_lrs"):

@@ -116,8 +116,10 @@ def test_hf_cosine_with_min_lr_keeps_its_floor(write_config):
 def test_trl_distillation_keys_map(write_config):
     data = hf(temperature=0.9, teacher_model_name_or_path="gpt2-medium", max_length=512)
     ctx, _ = load_context(write_config(data))
-    assert ctx.config.temperature == 0.9 and ctx.config.max_length == 512
+    assert ctx.config.max_length == 512
     assert ctx.teacher is not None and ctx.teacher.vocab_size == 50_257
+    # GKD's temperature is the student's sampling temperature, not a KD temperature.
+    assert "temperature" not in ctx.given and ctx.run.sampling_temperature == 0.9
     assert ctx.student is None
 
 

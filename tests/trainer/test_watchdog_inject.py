@@ -12,7 +12,7 @@ from train_helpers import tiny_config, write_corpus
 
 from distill_doctor.trainer import loop
 from distill_doctor.trainer.checkpoint import complete_checkpoints
-from distill_doctor.trainer.faults import CAUGHT_AS, Faults
+from distill_doctor.trainer.faults import CAUGHT_AS
 from distill_doctor.trainer.sinks import EventsSink
 from distill_doctor.watchdog.core import Watchdog
 from distill_doctor.watchdog.policy import Action, Policy
@@ -31,7 +31,7 @@ def watched_run(tiny_pair, tmp_path, fault=None, on_error=Action.ABORT, **overri
         cfg,
         tmp_path / "run",
         [TrainerWatchdog(watchdog), events],
-        faults=Faults.parse([fault] if fault else []),
+        inject=(fault,) if fault else (),
         extra_state={"watchdog": watchdog},
     )
     return watchdog, result

@@ -12,7 +12,6 @@ from train_helpers import tiny_config, write_corpus
 from distill_doctor.rules.lr_schedule import lr_multiplier
 from distill_doctor.trainer import loop
 from distill_doctor.trainer.checkpoint import complete_checkpoints
-from distill_doctor.trainer.faults import Faults
 from distill_doctor.trainer.sinks import EventsSink
 from distill_doctor.watchdog.core import Watchdog
 from distill_doctor.watchdog.policy import Action, Policy
@@ -45,7 +44,7 @@ def rescued_run(tiny_pair, tmp_path, fault, resume=False, **overrides):
         tmp_path / "run",
         [TrainerWatchdog(watchdog), events, lrs],
         resume=resume,
-        faults=Faults.parse([fault] if fault else []),
+        inject=(fault,) if fault else (),
         extra_state={"watchdog": watchdog},
     )
     actions = [
