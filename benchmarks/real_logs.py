@@ -17,6 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "real_logs"
+# The shared set is read beside the clone, never copied in (its owner's wish; SOURCES.md).
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-logs"
+
+
+def path_of(entry: dict) -> Path:
+    return (SHARED if entry.get("shared") else CORPUS) / entry["file"]
 
 
 @dataclass
@@ -31,7 +37,8 @@ class Outcome:
 
 
 def load_manifest() -> list[dict]:
-    return json.loads((CORPUS / "manifest.json").read_text())["logs"]
+    logs = json.loads((CORPUS / "manifest.json").read_text())["logs"]
+    return [entry for entry in logs if path_of(entry).exists()]
 
 
 def ours(entry: dict) -> Outcome:
@@ -42,7 +49,7 @@ def ours(entry: dict) -> Outcome:
 
     from distill_doctor.cli import app
 
-    args = ["postmortem", str(CORPUS / entry["file"]), *entry.get("options", [])]
+    args = ["postmortem", str(path_of(entry)), *entry.get("options", [])]
     start = time.perf_counter()
     result = CliRunner().invoke(app, [*args, "--format", "json"])
     seconds = time.perf_counter() - start

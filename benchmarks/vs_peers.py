@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from real_logs import CORPUS, Outcome, load_manifest, ours, score
+from real_logs import Outcome, load_manifest, ours, path_of, score
 
 _LEVELS = {"error": "error", "fail": "error", "warning": "warning", "warn": "warning"}
 
@@ -106,7 +106,7 @@ def main() -> None:
     entries = load_manifest()
     table = {"doctor": score(entries, [ours(e) for e in entries], strict=False)}
     for name in installed:
-        outcomes = [PEERS[name](CORPUS / e["file"]) for e in entries]
+        outcomes = [PEERS[name](path_of(e)) for e in entries]
         table[name] = score(entries, outcomes, strict=False)
     big = million_jsonl(args.dir, args.records)
     seconds = timed_big_file(big, ["doctor", *installed])
