@@ -1,7 +1,10 @@
 """`doctor postmortem FILE...`: diagnose a finished (or killed) run from its logs.
 
 Exit codes: 0 healthy (or warnings only), 1 findings of error severity, 2 input error or no
-data to judge. Imports no torch: parsers, detectors and renderers are plain Python."""
+data to judge. Imports no torch: parsers, detectors and renderers are plain Python.
+
+Files of several runs (a `runs/` folder, unrelated logs) give one verdict per run; the exit
+code is 1 when any run is sick, else 2 when any had no data, else 0. `-` reads stdin."""
 
 from __future__ import annotations
 
@@ -39,6 +42,16 @@ def postmortem(
     logging_steps: Annotated[
         int | None, typer.Option(min=1, help="Steps between HF Trainer stdout log lines.")
     ] = None,
+    key_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="KEY=NAME: read the log's NAME as KEY, e.g. loss=train_loss_step (repeatable).",
+        ),
+    ] = None,
+    same_run: Annotated[
+        bool, typer.Option(help="All the files are one run: merge them, whatever they hold.")
+    ] = False,
 ) -> None:
     """Diagnose a finished run from its logs: verdict, timeline, root-cause chains."""
     # Imported here, not at the top: every `doctor` command imports this module to build the
@@ -46,9 +59,11 @@ def postmortem(
     from rich.console import Console
 
     from distill_doctor.postmortem.analysis import analyze
+    from distill_doctor.postmortem.keymap import parse_key_map
     from distill_doctor.postmortem.parsers import ParseOptions
     from distill_doctor.postmortem.report import build_report
     from distill_doctor.postmortem.run_config import load_run_config, run_facts
+    from distill_doctor.postmortem.runs import group_runs, runs_exit_code
     from distill_doctor.render.json import render_json
     from distill_doctor.render.report_text import print_report
 
@@ -58,15 +73,37 @@ def postmortem(
     options = ParseOptions(
         accumulation=accumulation or (run_config.accumulation if run_config else None),
         logging_steps=logging_steps,
+        key_map=parse_key_map(key_map or []),
     )
-    analysis = analyze(files, run_facts(run_config, vocab_size), options, format_in)
-    report = build_report(analysis, run_config)
+    runs = group_runs(files, options, format_in, same_run)
+    if plot is not None and len(runs) > 1:
+        raise InputError(f"--plot: the files hold {len(runs)} runs; plot one run at a time.")
+    reports = []
+    for run in runs:
+        analysis = analyze(run.files, run_facts(run_config, vocab_size), options, format_in)
+        reports.append(build_report(analysis, run_config))
     if plot is not None:
         from distill_doctor.render.plot import write_plot
 
-        write_plot(report, plot)
+        write_plot(reports[0], plot)
     if output is OutputFormat.json:
-        typer.echo(render_json(report.timeline, **report.summary()))
+        documents = [render_json(r.timeline, **r.summary()) for r in reports]
+        typer.echo(documents[0] if len(documents) == 1 else runs_json(runs, documents))
     else:
-        print_report(report, Console(highlight=False))
-    raise typer.Exit(report.exit_code)
+        console = Console(highlight=False)
+        for number, (run, report) in enumerate(zip(runs, reports, strict=True), 1):
+            if len(runs) > 1:
+                console.rule(f"run {number} of {len(runs)}: {run.name}")
+            print_report(report, console)
+    raise typer.Exit(runs_exit_code([r.exit_code for r in reports]))
+
+
+def runs_json(runs: list, documents: list[str]) -> str:
+    """Several runs: `{"runs": [{"run": name, ...one run's document}, ...]}`."""
+    import json
+
+    combined = [
+        {"run": run.name, **json.loads(document)}
+        for run, document in zip(runs, documents, strict=True)
+    ]
+    return json.dumps({"runs": combined}, indent=2)

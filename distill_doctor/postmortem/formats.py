@@ -1,19 +1,28 @@
 """Which parser reads a file: sniffed from its first 64 KiB and its name, or named by the user.
-A directory stands for the TensorBoard event files under it (a run directory)."""
+A directory stands for the TensorBoard event files under it (a run directory); `-` and
+`/dev/stdin` for stdin, read once."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from types import ModuleType
 
 from distill_doctor.errors import InputError
-from distill_doctor.postmortem.lines import read_head
+from distill_doctor.postmortem.inputs import (
+    LogInput,
+    StreamInput,
+    check_regular,
+    is_stream_name,
+    open_stream,
+    read_head,
+)
 from distill_doctor.postmortem.parsers import (
     events_jsonl,
     hf_state,
     hf_stdout,
     jsonl,
     lightning_csv,
+    plain_text,
     seed_text,
     tensorboard,
     wordlm,
@@ -30,6 +39,7 @@ PARSERS: tuple[ModuleType, ...] = (
     hf_stdout,
     wordlm,
     seed_text,
+    plain_text,
 )
 BY_NAME = {parser.NAME: parser for parser in PARSERS}
 
@@ -43,11 +53,14 @@ def formats_understood() -> str:
 RUN_LOG = "events.jsonl"
 
 
-def expand(path: Path) -> list[Path]:
-    """The files a path stands for: itself; a bundled-trainer run directory's events.jsonl;
-    else a run directory's TensorBoard event files."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or directory.")
+def expand(path: LogInput) -> list[LogInput]:
+    """The files a path stands for: stdin or a pipe, read once; itself; a bundled-trainer run
+    directory's events.jsonl; else a run directory's TensorBoard event files."""
+    if isinstance(path, StreamInput):
+        return [path]
+    if is_stream_name(str(path)):
+        return [open_stream(path)]
+    check_regular(path)
     if not path.is_dir():
         return [path]
     if (path / RUN_LOG).is_file():
@@ -61,7 +74,32 @@ def expand(path: Path) -> list[Path]:
     return found
 
 
-def detect(path: Path, forced: str | None = None) -> ModuleType:
+# Prose with examples in it (a README quoting log lines) is not a log: Markdown by its name, or
+# by its headings and code fences.
+DOCUMENT_SUFFIXES = frozenset({".md", ".markdown", ".rst", ".adoc", ".html", ".htm", ".ipynb"})
+_HEADING = re.compile(rb"^#{1,6} \S", re.MULTILINE)
+_FENCE = re.compile(rb"^ {0,3}(?:```|~~~)", re.MULTILINE)
+
+
+def looks_like_document(head: bytes, path: LogInput) -> bool:
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return True
+    return _HEADING.search(head) is not None and _FENCE.search(head) is not None
+
+
+def sniff(path: LogInput) -> ModuleType | None:
+    """The parser whose format the file's head shows, or None (also for a document)."""
+    head = read_head(path)
+    if not head.strip() or looks_like_document(head, path):
+        return None
+    return _first_sniffed(head, path)
+
+
+def _first_sniffed(head: bytes, path: LogInput) -> ModuleType | None:
+    return next((parser for parser in PARSERS if parser.sniff(head, path)), None)
+
+
+def detect(path: LogInput, forced: str | None = None) -> ModuleType:
     """The parser for a file, or an InputError naming the formats understood."""
     if forced is not None:
         if forced not in BY_NAME:
@@ -70,9 +108,14 @@ def detect(path: Path, forced: str | None = None) -> ModuleType:
     head = read_head(path)
     if not head.strip():
         raise InputError(f"{path}: the file is empty. Formats understood: {formats_understood()}.")
-    for parser in PARSERS:
-        if parser.sniff(head, path):
-            return parser
+    if looks_like_document(head, path):
+        raise InputError(
+            f"{path}: a document (Markdown or similar), not a training log; its example lines "
+            "are not a run. If it really is a log, name its format with --format-in."
+        )
+    parser = _first_sniffed(head, path)
+    if parser is not None:
+        return parser
     raise InputError(
         f"{path}: not a training log this tool recognises (looked at its first "
         f"{len(head):,} bytes). Formats understood: {formats_understood()}. If it is one of "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Protocol
 
 from distill_doctor import records as R
 
@@ -113,18 +114,28 @@ def record_key(raw_name: str) -> str | None:
     return _train_key(name)
 
 
+# Past this an int is not a count but garbage (or an attack: 5,000 digits); it becomes a float
+# (inf when too big even for that), so arithmetic on it cannot raise.
+MAX_EXACT_INT = 2**53
+MAX_NUMBER_CHARS = 400  # float("1" * 5000) is inf anyway; int() of it is refused
+
+
 def to_number(value: object) -> float | int | None:
     """A metric value as a number: ints stay ints, "nan"/"inf" strings and "4,687" work."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return value if -MAX_EXACT_INT <= value <= MAX_EXACT_INT else _as_float(value)
+    if isinstance(value, float):
         return value
     if isinstance(value, str):
-        text = value.strip().replace(",", "")
-        try:
-            return int(text)
-        except ValueError:
-            pass
+        text = value.strip()
+        if "," in text:
+            text = text.replace(",", "")
+        if len(text) > MAX_NUMBER_CHARS:
+            return None
+        if text.isdigit() or (text[:1] in "-+" and text[1:].isdigit()):
+            return to_number(int(text))
         try:
             return float(text)
         except ValueError:
@@ -132,11 +143,30 @@ def to_number(value: object) -> float | int | None:
     return None
 
 
-def map_metrics(raw: dict[str, object], record: dict[str, object]) -> int:
-    """Copy the recognised numeric metrics of `raw` into `record`; returns how many."""
+def _as_float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return float("inf") if value > 0 else float("-inf")
+
+
+def to_step(value: object) -> int | None:
+    """A step counter: a non-negative int small enough to be exact, else None."""
+    number = to_number(value)
+    if isinstance(number, int) and 0 <= number <= MAX_EXACT_INT:
+        return number
+    return None
+
+
+def map_metrics(
+    raw: dict[str, object], record: dict[str, object], options: KeyOf | None = None
+) -> int:
+    """Copy the recognised numeric metrics of `raw` into `record`; returns how many. `options`
+    (the parse options) may rename metrics as the user asked (`--map`)."""
+    key_of = options.key if options is not None else record_key
     found = 0
     for name, value in raw.items():
-        key = record_key(str(name))
+        key = key_of(str(name))
         if key is None:
             continue
         number = to_number(value)
@@ -144,3 +174,7 @@ def map_metrics(raw: dict[str, object], record: dict[str, object]) -> int:
             record[key] = number
             found += 1
     return found
+
+
+class KeyOf(Protocol):
+    def key(self, raw_name: str) -> str | None: ...

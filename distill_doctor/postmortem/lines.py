@@ -1,14 +1,14 @@
 """Streaming line reading for every text parser: large binary chunks, a cap on line length,
-undecodable bytes replaced, LF and CRLF alike. Memory stays at one chunk plus one line."""
+undecodable bytes replaced, LF and CRLF alike. Memory stays at one chunk plus one line.
+Sources are files or streams read once (see `inputs`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
+from distill_doctor.postmortem.inputs import LogInput, iter_chunks
 from distill_doctor.postmortem.skipped import Skipped
 
-CHUNK_BYTES = 8 * 1024 * 1024
 MAX_LINE_BYTES = 1024 * 1024  # no metric line is this long; a longer one is garbage or a dump
 LONG_LINE = "line over 1 MiB"
 
@@ -18,7 +18,7 @@ def _first_break(data: bytes, breaks: bytes) -> int:
     return min(found) if found else -1
 
 
-def iter_blocks(path: Path, skipped: Skipped, breaks: bytes = b"\n") -> Iterator[bytes]:
+def iter_blocks(path: LogInput, skipped: Skipped, breaks: bytes = b"\n") -> Iterator[bytes]:
     """Blocks of whole lines: each ends just before a line break (any byte of `breaks`; a
     tqdm log also breaks at `\r`), or at the end of the file.
 
@@ -26,31 +26,30 @@ def iter_blocks(path: Path, skipped: Skipped, breaks: bytes = b"\n") -> Iterator
     built, so a 10 GB line costs one chunk of memory."""
     carry = b""
     dropping = 0  # bytes of an over-long line dropped so far
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK_BYTES):
-            if dropping:
-                end = _first_break(chunk, breaks)
-                if end < 0:
-                    dropping += len(chunk)
-                    continue
-                skipped.skip(LONG_LINE, dropping + end)
-                dropping, chunk = 0, chunk[end + 1 :]
-            data = carry + chunk if carry else chunk
-            cut = max(data.rfind(bytes([b])) for b in breaks)
-            if cut < 0:
-                carry = data
-            else:
-                carry = data[cut + 1 :]
-                yield data[:cut]
-            if len(carry) > MAX_LINE_BYTES:
-                dropping, carry = len(carry), b""
+    for chunk in iter_chunks(path, skipped):
+        if dropping:
+            end = _first_break(chunk, breaks)
+            if end < 0:
+                dropping += len(chunk)
+                continue
+            skipped.skip(LONG_LINE, dropping + end)
+            dropping, chunk = 0, chunk[end + 1 :]
+        data = carry + chunk if carry else chunk
+        cut = max(data.rfind(bytes([b])) for b in breaks)
+        if cut < 0:
+            carry = data
+        else:
+            carry = data[cut + 1 :]
+            yield data[:cut]
+        if len(carry) > MAX_LINE_BYTES:
+            dropping, carry = len(carry), b""
     if dropping:
         skipped.skip(LONG_LINE, dropping)
     elif carry:
         yield carry
 
 
-def iter_lines(path: Path, skipped: Skipped) -> Iterator[bytes]:
+def iter_lines(path: LogInput, skipped: Skipped) -> Iterator[bytes]:
     """Lines without their LF/CRLF ending; over-long lines inside a block are counted too."""
     for block in iter_blocks(path, skipped):
         for line in block.split(b"\n"):
@@ -60,16 +59,12 @@ def iter_lines(path: Path, skipped: Skipped) -> Iterator[bytes]:
             yield line[:-1] if line.endswith(b"\r") else line
 
 
-def iter_text_lines(path: Path, skipped: Skipped) -> Iterator[str]:
-    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error."""
-    for line in iter_lines(path, skipped):
-        yield line.decode("utf-8", errors="replace")
-
-
-# A Hugging Face log may open with pages of warnings and loading bars before its first dict.
-SNIFF_BYTES = 64 * 1024
-
-
-def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
-    with open(path, "rb") as file:
-        return file.read(size)
+def iter_text_lines(path: LogInput, skipped: Skipped) -> Iterator[str]:
+    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error. A block is
+    decoded at once (it ends at a line break, never inside a character)."""
+    for block in iter_blocks(path, skipped):
+        for line in block.decode("utf-8", errors="replace").split("\n"):
+            if len(line) > MAX_LINE_BYTES:
+                skipped.skip(LONG_LINE, len(line))
+                continue
+            yield line[:-1] if line.endswith("\r") else line

@@ -1,4 +1,4 @@
-"""Just enough reading of the real public logs in ../shared/data/real-logs to feed the
+"""Just enough reading of the real public logs in tests/real_logs to feed the
 detectors in tests (the package's real parsers live in distill_doctor.postmortem)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REAL_LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-logs"
+REAL_LOGS = Path(__file__).resolve().parents[1] / "real_logs"
 HF_KEYS = {"learning_rate": "lr"}  # the rest of log_history already uses our names
 WORDLM_LINE = re.compile(
     r"\|\s+epoch\s+(\d+)\s+\|\s+(\d+)/\s*(\d+) batches \| lr ([\d.]+) "

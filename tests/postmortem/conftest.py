@@ -1,5 +1,5 @@
-"""Shared fixtures: the log files written for these tests, and the real public logs (outside
-the repo, read in place; a test that needs one skips when the folder is absent)."""
+"""Shared fixtures: the log files written for these tests, and the real public logs of
+tests/real_logs (see its SOURCES.md and manifest.json)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
 FIXTURES = Path(__file__).parent / "fixtures"
-REAL_LOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real-logs"
+REAL_LOGS = Path(__file__).resolve().parents[1] / "real_logs"
 
 
 @pytest.fixture
@@ -24,8 +24,7 @@ def fixture() -> Callable[[str], Path]:
 def real_log() -> Callable[[str], Path]:
     def find(name: str) -> Path:
         path = REAL_LOGS / name
-        if not path.exists():
-            pytest.skip(f"real log {name} not present in {REAL_LOGS}")
+        assert path.exists(), f"real log {name} missing from {REAL_LOGS}"
         return path
 
     return find

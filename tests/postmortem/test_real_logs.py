@@ -1,5 +1,5 @@
-"""The real logs of public runs (../shared/data/real-logs, see its SOURCES.md): parsed without
-error and diagnosed as SOURCES.md describes. Skipped where the folder is absent."""
+"""The real logs of public runs (tests/real_logs, see its SOURCES.md): parsed without error
+and diagnosed as SOURCES.md describes."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ def test_wordlm_lr20_worse_than_random(real_log):
     assert spike["evidence"]["best_eval_loss"] == 16.95 and spike["evidence"]["eval_loss"] == 30.37
 
 
-def test_a_prose_file_that_mentions_numbers_is_no_data_not_healthy(real_log):
-    # SOURCES.md says "LR=0" and "lr=20": stray numbers that never advance a step.
-    code, document = postmortem(real_log("SOURCES.md"))
-    assert document["verdict"] == "no-data" and code == 2
+@pytest.mark.parametrize("name", ["SOURCES.md", "../../README.md"])
+def test_a_markdown_document_is_refused_not_read_as_a_log(real_log, name):
+    # SOURCES.md says "LR=0" and "lr=20"; the README quotes whole HF dict lines.
+    result = CliRunner().invoke(app, ["postmortem", str(real_log(name))])
+    assert result.exit_code == 2
+    assert "a document (Markdown or similar)" in " ".join(result.output.split())

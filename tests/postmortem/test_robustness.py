@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distill_doctor.errors import InputError
-from distill_doctor.postmortem import lines
+from distill_doctor.postmortem import inputs, lines
 from distill_doctor.postmortem.analysis import analyze
 from distill_doctor.postmortem.formats import PARSERS, detect
 from distill_doctor.postmortem.parsers import ParseOptions, seed_text
@@ -32,7 +32,7 @@ def test_ten_megabyte_line_is_skipped_with_a_note(tmp_path, parse_all):
 
 
 def test_long_line_across_chunks_and_at_the_end(tmp_path, monkeypatch):
-    monkeypatch.setattr(lines, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 1000)
     monkeypatch.setattr(lines, "MAX_LINE_BYTES", 1500)
     path = tmp_path / "l.log"
     path.write_bytes(b"a\n" + b"y" * 5000 + b"\nb\n" + b"z" * 4000)

@@ -11,7 +11,10 @@ log already holds, as a dict) instead of metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from distill_doctor.postmortem.keys import normalise, record_key
 
 FINDING_KEY = "_finding"
 
@@ -23,3 +26,21 @@ class ParseOptions:
     accumulation: int | None = None
     # Optimizer steps between two HF Trainer log lines, which carry no step of their own.
     logging_steps: int | None = None
+    # `--map loss=train_loss_step`: the user's choice of a log name (normalised) for a record
+    # key. A mapped key takes no other name: `train_loss_epoch` no longer becomes `loss`.
+    key_map: Mapping[str, str] = field(default_factory=dict)
+    # Names already looked up through the map (a log repeats a few names millions of times).
+    _mapped: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def key(self, raw_name: str) -> str | None:
+        """The record key of a metric name, the user's map first."""
+        if not self.key_map:
+            return record_key(raw_name)
+        if raw_name not in self._mapped:
+            if len(self._mapped) >= 4096:  # bounded, whatever names a file invents
+                self._mapped.clear()
+            name = normalise(raw_name)
+            key = self.key_map.get(name) or record_key(raw_name)
+            taken = name not in self.key_map and key in self.key_map.values()
+            self._mapped[raw_name] = None if taken else key
+        return self._mapped[raw_name]

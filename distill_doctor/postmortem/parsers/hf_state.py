@@ -1,21 +1,30 @@
 """Hugging Face `trainer_state.json`: `log_history` entries become records; `max_steps` is
-the run's planned optimizer steps. The file is one JSON document written by the Trainer at
-each save, so it is read whole (it holds one small dict per log, bounded by MAX_BYTES)."""
+the run's planned optimizer steps.
+
+The file is one JSON document, but it is streamed: its top-level values are decoded one at a
+time and `log_history` one entry at a time, so a 200 MB state costs a few chunks of memory,
+not the whole file (and its objects) at once. A value or an entry over MAX_VALUE_BYTES, a cut
+off file or broken JSON ends the reading with what was read so far, counted as skipped."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 from distill_doctor import records as R
-from distill_doctor.postmortem.keys import map_metrics
+from distill_doctor.postmortem.inputs import LogInput, iter_chunks
 from distill_doctor.postmortem.parsers import ParseOptions
+from distill_doctor.postmortem.parsers.jsonl import Layouts
 from distill_doctor.postmortem.skipped import Skipped
 
 NAME = "hf-trainer-state"
 DESCRIPTION = "Hugging Face trainer_state.json (log_history)"
-MAX_BYTES = 512 * 1024 * 1024
+MAX_VALUE_BYTES = 4 * 1024 * 1024  # one log entry or one other top-level value
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[\s,]*")
+_KEY = re.compile(r'\s*"((?:[^"\\]|\\.){0,200})"\s*:\s*')
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -24,35 +33,149 @@ def sniff(head: bytes, path: Path) -> bool:
     return head.lstrip().startswith(b"{") and b'"log_history"' in head
 
 
-def _load(path: Path, skipped: Skipped) -> dict[str, object] | None:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        skipped.skip("trainer_state.json over 512 MiB", size)
+class _Buffer:
+    """Decoded text of the file with a read position; more is read when a value runs past the
+    end. Text before the position is dropped as the reading moves on."""
+
+    def __init__(self, source: LogInput, skipped: Skipped) -> None:
+        self.chunks = iter_chunks(source, skipped)
+        self.text = ""
+        self.pos = 0
+        self.done = False
+        self.tail = b""  # bytes of a UTF-8 character cut by a chunk boundary
+
+    def more(self) -> bool:
+        if self.done:
+            return False
+        chunk = next(self.chunks, None)
+        if chunk is None:
+            self.done = True
+            chunk = b""
+        data = self.tail + chunk
+        cut = len(data) if self.done else _utf8_cut(data)
+        self.tail = data[cut:]
+        self.text = self.text[self.pos :] + data[:cut].decode("utf-8", errors="replace")
+        self.pos = 0
+        return True
+
+    def skip_space(self) -> str:
+        """The next character after whitespace and commas, or "" at the end."""
+        while True:
+            self.pos = _SPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.more():
+                return ""
+
+    def key(self) -> str | None:
+        while True:
+            found = _KEY.match(self.text, self.pos)
+            if found is not None:
+                self.pos = found.end()
+                return found.group(1)
+            if len(self.text) - self.pos > 512 or not self.more():
+                return None
+
+    def value(self) -> tuple[bool, object]:
+        """(True, the next JSON value), or (False, None) when it does not decode."""
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.pos)
+            except RecursionError:
+                return False, None
+            except ValueError:
+                if len(self.text) - self.pos > MAX_VALUE_BYTES or not self.more():
+                    return False, None
+                continue
+            if end == len(self.text) and not self.done:
+                self.more()  # a number may go on in the next chunk: decode it again
+                continue
+            self.pos = end
+            return True, value
+
+
+def _utf8_cut(data: bytes) -> int:
+    """Where a chunk may be cut without splitting a UTF-8 character."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)
+        if byte >= 0xC0:  # a lead byte: cut before it unless its character is complete
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) if back >= need else len(data) - back
+    return len(data)
+
+
+def _entry_record(entry: object, skipped: Skipped, layouts: Layouts) -> dict | None:
+    if type(entry) is not dict or "train_runtime" in entry:
+        return None  # the summary entry repeats an average over the run
+    record, step = layouts.metrics(entry)
+    if step is None or not record:
+        skipped.skip("log_history entry without a step or metric", len(str(entry)[:1000]))
         return None
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    record[R.STEP] = step
+    return record
+
+
+def _history(buffer: _Buffer, skipped: Skipped, options: ParseOptions) -> Iterator[dict]:
+    layouts = Layouts(options)
+    buffer.pos += 1  # the "["
+    while (char := buffer.skip_space()) not in ("]", ""):
+        ok, entry = buffer.value()
+        if not ok:
+            skipped.skip("log_history entry that is not valid JSON (cut off?)", 0)
+            return
+        record = _entry_record(entry, skipped, layouts)
+        if record is not None:
+            yield record
+    if char == "]":
+        buffer.pos += 1
+
+
+_MAX_STEPS = re.compile(rb'"max_steps"\s*:\s*(\d{1,18})\s*[,}]')
+TAIL_BYTES = 64 * 1024
+
+
+def _max_steps_from_tail(path: LogInput) -> int | None:
+    """`max_steps` follows `log_history` (keys are written sorted), near the end of the file:
+    read first, so the planned steps come before the history that they put in context."""
+    if not isinstance(path, Path):
+        return None
     try:
-        state = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        skipped.skip("not valid JSON (cut off?)", size, lines=text.count("\n") + 1)
+        with open(path, "rb") as file:
+            file.seek(max(0, path.stat().st_size - TAIL_BYTES))
+            found = _MAX_STEPS.findall(file.read())
+    except OSError:
         return None
-    return state if isinstance(state, dict) else None
+    return int(found[-1]) if found else None
 
 
-def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
-    state = _load(path, skipped)
-    if state is None:
+def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+    planned = _max_steps_from_tail(path)
+    if planned:
+        yield {R.STEP: 0, R.PLANNED_STEPS: planned}
+    buffer = _Buffer(path, skipped)
+    if buffer.skip_space() != "{":
+        skipped.skip("not a JSON object", 0)
         return
-    max_steps = state.get("max_steps")
-    if isinstance(max_steps, int) and max_steps > 0:
-        yield {R.STEP: 0, R.PLANNED_STEPS: max_steps}
-    history = state.get("log_history")
-    for entry in history if isinstance(history, list) else []:
-        if not isinstance(entry, dict) or "train_runtime" in entry:
-            continue  # the summary entry repeats an average over the run
-        step = entry.get("step")
-        record: dict[str, object] = {}
-        if not isinstance(step, int) or not map_metrics(entry, record):
-            skipped.skip("log_history entry without a step or metric", len(str(entry)))
+    buffer.pos += 1
+    last_step = 0
+    while buffer.skip_space() not in ("}", ""):
+        key = buffer.key()
+        if key is None:
+            skipped.skip("not valid JSON (cut off?)", 0)
+            return
+        if key == "log_history" and buffer.skip_space() == "[":
+            for record in _history(buffer, skipped, options):
+                last_step = max(last_step, record[R.STEP])  # type: ignore[call-overload]
+                yield record
             continue
-        record[R.STEP] = step
-        yield record
+        ok, value = buffer.value()
+        if not ok:
+            skipped.skip(f"top-level value {key[:40]!r} that is not valid JSON", 0)
+            return
+        # Not found in the tail (a stream): the fact carries the last step seen, so the
+        # stream stays in step order.
+        if key == "max_steps" and isinstance(value, int) and not isinstance(value, bool):
+            if value > 0 and value != planned:
+                yield {R.STEP: last_step, R.PLANNED_STEPS: value}

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from distill_doctor import records as R
-from distill_doctor.postmortem.keys import record_key
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -19,8 +18,8 @@ DESCRIPTION = "TensorBoard event files (events.out.tfevents.*) or a run director
 RECORD_FRAME_BYTES = 16  # TFRecord framing: length (8) + its CRC (4) + data CRC (4)
 
 
-def sniff(head: bytes, path: Path) -> bool:
-    return "tfevents" in path.name
+def sniff(head: bytes, path: object) -> bool:
+    return isinstance(path, Path) and "tfevents" in path.name
 
 
 def _scalar(value: object) -> float | None:
@@ -63,7 +62,7 @@ def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[
             yield pending
             pending = {}
         for value in event.summary.value:  # type: ignore[attr-defined]
-            key = record_key(value.tag)
+            key = options.key(value.tag)
             number = _scalar(value) if key else None
             if key is None or number is None:
                 continue

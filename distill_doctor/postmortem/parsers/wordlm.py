@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from distill_doctor import records as R
+from distill_doctor.postmortem.inputs import LogInput
 from distill_doctor.postmortem.keys import to_number
 from distill_doctor.postmortem.lines import iter_lines
 from distill_doctor.postmortem.parsers import ParseOptions
@@ -21,31 +21,37 @@ from distill_doctor.postmortem.skipped import Skipped
 NAME = "wordlm"
 DESCRIPTION = "PyTorch word_language_model logs (| epoch 1 | 200/2983 batches | lr ... | loss ...)"
 
-_NUMBER = r"([-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?))"
+# Every gap and number is bounded: a pattern never scans more than a few hundred characters
+# from where it starts, so a long line costs linear time.
+_NUMBER = r"([-+]?(?:nan|inf|\d{1,40}(?:\.\d{0,40})?(?:e[-+]?\d{1,4})?))"
+_S = r"\s{0,16}"
 _TRAIN = re.compile(
-    r"\|\s*epoch\s+(\d+)\s*\|\s*(\d+)\s*/\s*(\d+)\s+batches\s*\|\s*lr\s+"
+    rf"\|{_S}epoch\s{{1,16}}(\d{{1,9}}){_S}\|{_S}(\d{{1,12}}){_S}/{_S}(\d{{1,12}})\s{{1,16}}batches"
+    rf"{_S}\|{_S}lr\s{{1,16}}"
     + _NUMBER
-    + r"\s*\|\s*ms/batch\s+"
+    + rf"{_S}\|{_S}ms/batch\s{{1,16}}"
     + _NUMBER
-    + r"\s*\|\s*loss\s+"
+    + rf"{_S}\|{_S}loss\s{{1,16}}"
     + _NUMBER
-    + r"(?:\s*\|\s*ppl\s+"
+    + rf"(?:{_S}\|{_S}ppl\s{{1,16}}"
     + _NUMBER
     + ")?",
     re.IGNORECASE,
 )
 _EVAL = re.compile(
-    r"\|\s*(?:end of epoch\s+(\d+)|end of training).*?(?:valid|test) loss\s+"
-    + _NUMBER
-    + r"(?:\s*\|\s*(?:valid|test) ppl\s+"
-    + _NUMBER
-    + ")?",
+    rf"\|{_S}(?:end of epoch\s{{1,16}}(\d{{1,9}})|end of training).{{0,200}}?(?:valid|test) loss"
+    r"\s{1,16}" + _NUMBER + rf"(?:{_S}\|{_S}(?:valid|test) ppl\s{{1,16}}" + _NUMBER + ")?",
     re.IGNORECASE,
 )
-_SNIFF = re.compile(rb"\|\s*epoch\s+\d+\s*\|\s*\d+\s*/\s*\d+\s+batches\s*\|", re.IGNORECASE)
+_SNIFF = re.compile(
+    rb"\|\s{0,16}epoch\s{1,16}\d{1,9}\s{0,16}\|\s{0,16}\d{1,12}\s{0,16}/\s{0,16}\d{1,12}"
+    rb"\s{1,16}batches\s{0,16}\|",
+    re.IGNORECASE,
+)
+MAX_SCAN_CHARS = 16 * 1024
 
 
-def sniff(head: bytes, path: Path) -> bool:
+def sniff(head: bytes, path: object) -> bool:
     return _SNIFF.search(head) is not None
 
 
@@ -69,11 +75,11 @@ def _train_record(match: re.Match[str]) -> dict[str, object]:
     return record
 
 
-def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
+def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
     batches_per_epoch = 0
     step = 0
     for raw in iter_lines(path, skipped):
-        line = raw.decode("utf-8", errors="replace")
+        line = raw[:MAX_SCAN_CHARS].decode("utf-8", errors="replace")
         train = _TRAIN.search(line) if "batches" in line else None
         if train is not None:
             record = _train_record(train)
