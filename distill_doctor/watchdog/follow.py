@@ -208,7 +208,6 @@ class Follower:
         self.unsniffed: dict[Path, int] = {}  # candidates not yet recognised: size when seen
         self.checkpoint = -1  # the newest checkpoint whose trainer_state.json was read
         self.scanned = 0.0
-        self.started = time.monotonic()
         self.given_step: int | None = None  # the highest step handed out
         self.root: Path | None = None
         self._open_target()
@@ -350,9 +349,10 @@ class Follower:
         return self._take(None)
 
     @property
-    def last_data(self) -> float:
-        """When a followed log last grew (the watch's start if none has)."""
-        return max([self.started] + [source.tail.grew_at for source in self.sources])
+    def last_data(self) -> float | None:
+        """When a followed log last grew (or was found); None before any log is found: a
+        run that has not started writing is waited for."""
+        return max((source.tail.grew_at for source in self.sources), default=None)
 
     @property
     def caught_up(self) -> bool:

@@ -91,8 +91,10 @@ class LogWatch:
                 return "exit-on"
             if self.follower.ended:
                 return "ended"
-            quiet_for = time.monotonic() - self.follower.last_data
-            if self.idle_timeout is not None and quiet_for >= self.idle_timeout and self.live:
+            grew = self.follower.last_data
+            if self.idle_timeout is None or grew is None or not self.live:
+                continue
+            if time.monotonic() - grew >= self.idle_timeout:
                 return "idle"
 
     def _go_live(self) -> None:

@@ -1,7 +1,7 @@
 """The bytes of one log as they are written: a regular file being appended to, or a pipe.
 
-A file is read from its start and then polled (one fstat and one stat every POLL_SECONDS
-while nothing new comes). When the path shows other bytes than those read, the follow of
+A file is read from its start and then polled (an fstat and a stat every POLL_SECONDS while
+nothing new comes; before each read, a look whether the path still shows the same bytes). When the path shows other bytes than those read, the follow of
 that file ends with `change` set, so that the caller starts over on the new content:
     truncated   the file is shorter than what was read (`> train.log`, copytruncate);
     replaced    the path now names another file (rotation, an editor's save, a rewrite to a
@@ -99,7 +99,7 @@ class Tail:
                 self.file = open(self.path, "rb")  # type: ignore[arg-type]  # noqa: SIM115
             except OSError:
                 return b""  # not there yet, or gone for a moment mid-rotation
-        if self.quiet:
+        if self.offset:
             change = self._changed()
             if change is not None:
                 rest = self.file.read(CHUNK_BYTES) if change == "replaced" else b""
