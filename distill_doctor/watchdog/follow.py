@@ -32,17 +32,16 @@ from distill_doctor import records as R
 from distill_doctor.errors import InputError
 from distill_doctor.postmortem.formats import DOCUMENT_SUFFIXES, RUN_LOG, detect, sniff
 from distill_doctor.postmortem.inputs import SNIFF_BYTES, check_regular, is_stream_name
-from distill_doctor.postmortem.parsers import ParseOptions, hf_state, tensorboard
+from distill_doctor.postmortem.parsers import ParseOptions, hf_state
 from distill_doctor.postmortem.runs import _NOT_LOGS as NOT_LOGS  # weights, archives, code
 from distill_doctor.postmortem.skipped import Skipped
-from distill_doctor.watchdog import run_plan
+from distill_doctor.watchdog import board, run_plan
 from distill_doctor.watchdog.tail import GrowingInput, Tail
 
 SCAN_SECONDS = 1.0  # a new file in a followed folder is picked up within this
 MAX_DEPTH = 4  # output_dir/runs/<date>/events.out.tfevents.*; lightning_logs/version_0/...
 MAX_FOLLOWED = 64  # files followed at once (one thread each); more is not one run
 MAX_HELD = 10_000  # records held back for the merge before order gives way to memory
-MAX_EVENT_BYTES = 64 * 1024 * 1024  # a TensorBoard record longer than this is corruption
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
@@ -80,6 +79,9 @@ class _Source:
         update.source = self
         self.follower.queue.put(update)
 
+    def _plan(self, facts: dict[str, float | int | None]) -> None:
+        self._put(Update("plan", facts=facts))
+
     def _run(self) -> None:
         try:
             while not self.follower.stop.is_set():
@@ -101,7 +103,7 @@ class _Source:
 
     def _records(self) -> Iterator[dict[str, object]]:
         if self.path is not None and "tfevents" in self.path.name:
-            yield from _board_records(self, self.follower.options)
+            yield from board.records(self.tail, self.skipped, self.follower.options, self._plan)
             return
         found = self._sniffed()
         if found is None:
@@ -134,61 +136,6 @@ class _Source:
                 self.tail.wait()
         self._put(Update("error", text=f"{self.name}: not a training log this tool recognises"))
         return None
-
-
-def _frames(chunks: Iterator[bytes], skipped: Skipped) -> Iterator[bytes | None]:
-    """TFRecord frames (length, its CRC, data, data CRC) as they complete; None when the file
-    goes quiet (what is held may be handed out); a partial frame waits for its end."""
-    buffer = b""
-    for chunk in chunks:
-        if not chunk:
-            yield None
-            continue
-        buffer += chunk
-        while len(buffer) >= 12:
-            length = int.from_bytes(buffer[:8], "little")
-            if length > MAX_EVENT_BYTES:
-                skipped.skip("corrupt event record; the rest of the file is not read", len(buffer))
-                return
-            end = 12 + length + 4
-            if len(buffer) < end:
-                break
-            yield buffer[12 : 12 + length]
-            buffer = buffer[end:]
-
-
-def _board_records(source: _Source, options: ParseOptions) -> Iterator[dict[str, object]]:
-    """A TensorBoard event file as it grows: the values of one step joined into one record,
-    handed out when the next step starts or the file goes quiet (a writer flushes a step's
-    values together); the HF TrainingArguments summary as plan facts."""
-    from tensorboard.compat.proto import event_pb2
-
-    pending: dict[str, object] = {}
-    for frame in _frames(source.tail.chunks(), source.skipped):
-        if frame is None:
-            if pending:
-                yield pending
-                pending = {}
-            continue
-        try:
-            event = event_pb2.Event.FromString(frame)
-        except Exception:  # noqa: BLE001 - protobuf's DecodeError has no stable import
-            source.skipped.skip("event record that does not decode", len(frame))
-            continue
-        facts = run_plan.event_facts(event)
-        if facts:
-            source._put(Update("plan", facts=facts))
-        values = tensorboard.event_values(event, options)
-        if not values:
-            continue
-        step = int(event.step)
-        if pending and pending[R.STEP] != step:
-            yield pending
-            pending = {}
-        pending.setdefault(R.STEP, step)
-        pending.update(values)
-    if pending:
-        yield pending
 
 
 class Follower:

@@ -1,8 +1,9 @@
 """The bytes of one log as they are written: a regular file being appended to, or a pipe.
 
 A file is read from its start and then polled (an fstat and a stat every POLL_SECONDS while
-nothing new comes; before each read, a look whether the path still shows the same bytes). When the path shows other bytes than those read, the follow of
-that file ends with `change` set, so that the caller starts over on the new content:
+nothing new comes). Before each read it checks that the path still shows the bytes read so
+far; when it does not, the follow of that file ends with `change` set, so that the caller
+starts over on the new content:
     truncated   the file is shorter than what was read (`> train.log`, copytruncate);
     replaced    the path now names another file (rotation, an editor's save, a rewrite to a
                 temporary file and a rename); the old file is read to its end first;
