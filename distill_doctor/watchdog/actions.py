@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import time
@@ -173,9 +172,3 @@ class ExitOn:
     def on_finding(self, finding: Finding, action: Any) -> None:
         if self.rank is not None and self.hit is None and finding.severity.rank >= self.rank:
             self.hit = finding
-
-
-def describe_command(command: str) -> str:
-    """The command's first word, for the header line (its arguments may hold secrets)."""
-    words = shlex.split(command) if command.strip() else []
-    return words[0] if words else command

@@ -152,6 +152,7 @@ class Follower:
         self.sources: list[_Source] = []
         self.held: dict[_Source, deque[dict[str, object]]] = {}
         self.known: set[Path] = set()  # followed, or looked at and not a log (by its path)
+        self.files: set[tuple[int, int] | None] = set()  # (device, inode) of followed files
         self.unsniffed: dict[Path, int] = {}  # candidates not yet recognised: size when seen
         self.checkpoint = -1  # the newest checkpoint whose trainer_state.json was read
         self.scanned = 0.0
@@ -184,6 +185,11 @@ class Follower:
             self.root = path
             self._scan()
             return
+        if path.suffix.lower() in DOCUMENT_SUFFIXES and self.format_in is None:
+            raise InputError(
+                f"{path}: a document (Markdown or similar), not a training log. If it really is "
+                "a log, name its format with --format-in."
+            )
         if path.name == "trainer_state.json":
             raise InputError(
                 f"{path}: a checkpoint's state is rewritten, not appended to; watch the run's "
@@ -196,6 +202,7 @@ class Follower:
             return
         if source.path is not None:
             self.known.add(source.path)
+            self.files.add(_file_id(source.path))
         self.sources.append(source)
         self.held[source] = deque()
         source.thread.start()
@@ -228,6 +235,9 @@ class Follower:
         checkpoints: list[tuple[int, Path]] = []
         for path in _walk(self.root, 0, checkpoints):
             if path in self.known:
+                continue
+            if _file_id(path) in self.files:  # a followed log renamed (rotated): read already
+                self.known.add(path)
                 continue
             if "tfevents" in path.name:
                 self._follow(_Source(self, str(path.relative_to(self.root)), path, None))
@@ -353,6 +363,14 @@ class Follower:
         for source in self.sources:
             source.thread.join(timeout=1.0)
             source.tail.close()
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _step(record: dict[str, object]) -> int:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from distill_doctor import records as R
+from distill_doctor.errors import InputError
 from distill_doctor.findings import Finding
 from distill_doctor.postmortem.analysis import _FACT_KEYS as FACT_KEYS  # steps and plans only
+from distill_doctor.postmortem.formats import formats_understood
 from distill_doctor.postmortem.parsers import FINDING_KEY
 from distill_doctor.watchdog.actions import ExecHook, ExitOn, ProcessKiller
 from distill_doctor.watchdog.core import Watchdog
@@ -119,11 +121,9 @@ class LogWatch:
         elif update.kind == "notice":
             self.say(update.text)
         elif update.kind == "error":
-            from distill_doctor.errors import InputError
-
             raise InputError(
-                f"{update.text}. Formats understood: see `doctor postmortem --help`; name one "
-                "with --format-in."
+                f"{update.text} (read its first 64 KiB). Formats understood: "
+                f"{formats_understood()}. If it is one of these, name it with --format-in."
             )
 
     def _record(self, record: dict[str, Any]) -> None:

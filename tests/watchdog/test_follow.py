@@ -102,7 +102,8 @@ def test_a_csv_rewritten_with_a_new_column_repeats_no_step(tmp_path, follow):
     csv.write_text("step,train_loss,val_loss\n0,2.0,\n1,1.9,\n2,1.8,2.1\n")
     records, notices = collect(follower, lambda r, n: r)
     append(csv, "3,1.7,\n")
-    more, _ = collect(follower, lambda r, n: r)
+    more, later = collect(follower, lambda r, n: r)
+    notices += later
     assert records + more == [
         {"step": 1, "loss": 1.9},
         {"step": 2, "loss": 1.8, "eval_loss": 2.1},
@@ -155,3 +156,15 @@ def test_a_path_that_is_not_there_is_a_clear_error(tmp_path):
         Follower(str(tmp_path / "missing.log"))
     with pytest.raises(InputError, match="--format-in"):
         Follower(str(tmp_path), format_in="jsonl")
+
+
+def test_a_log_rotated_in_a_followed_folder_is_not_read_twice(tmp_path, follow):
+    log = tmp_path / "train.log"
+    log.write_text("step 1 | loss: 2.9\nstep 2 | loss: 2.8\n")
+    follower = follow(tmp_path)
+    collect(follower, lambda r, n: len(r) >= 2)
+    os.rename(log, tmp_path / "train.log.1")
+    log.write_text("step 3 | loss: 2.7\n")
+    records, notices = collect(follower, lambda r, n: r and follower.caught_up, seconds=3)
+    assert steps(records) == [3]
+    assert not any("train.log.1" in n for n in notices)
