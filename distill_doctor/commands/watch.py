@@ -18,7 +18,7 @@ import typer
 from distill_doctor.errors import InputError
 
 
-class ExitOn(str, Enum):
+class ExitLevel(str, Enum):
     error = "error"
     warning = "warning"
     never = "never"
@@ -73,8 +73,9 @@ def watch(
         ),
     ] = None,
     exit_on: Annotated[
-        ExitOn, typer.Option("--exit-on", help="Stop watching at the first finding this bad.")
-    ] = ExitOn.never,
+        ExitLevel,
+        typer.Option("--exit-on", help="Stop watching at the first finding this bad."),
+    ] = ExitLevel.never,
     idle_timeout: Annotated[
         float | None,
         typer.Option(

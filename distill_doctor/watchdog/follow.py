@@ -36,12 +36,13 @@ from distill_doctor.postmortem.parsers import ParseOptions, hf_state
 from distill_doctor.postmortem.runs import _NOT_LOGS as NOT_LOGS  # weights, archives, code
 from distill_doctor.postmortem.skipped import Skipped
 from distill_doctor.watchdog import board, run_plan
-from distill_doctor.watchdog.tail import GrowingInput, Tail
+from distill_doctor.watchdog.tail import POLL_SECONDS, GrowingInput, Tail
 
 SCAN_SECONDS = 1.0  # a new file in a followed folder is picked up within this
 MAX_DEPTH = 4  # output_dir/runs/<date>/events.out.tfevents.*; lightning_logs/version_0/...
 MAX_FOLLOWED = 64  # files followed at once (one thread each); more is not one run
 MAX_HELD = 10_000  # records held back for the merge before order gives way to memory
+QUEUE_UPDATES = 10_000
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
@@ -77,7 +78,12 @@ class _Source:
 
     def _put(self, update: Update) -> None:
         update.source = self
-        self.follower.queue.put(update)
+        while not self.follower.stop.is_set():
+            try:
+                self.follower.queue.put(update, timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
 
     def _plan(self, facts: dict[str, float | int | None]) -> None:
         self._put(Update("plan", facts=facts))
@@ -148,7 +154,9 @@ class Follower:
         self.options = options or ParseOptions()
         self.format_in = format_in
         self.stop = threading.Event()
-        self.queue: queue.Queue[Update] = queue.Queue()
+        # Bounded: a reader far ahead of the detectors (a long history) waits for them.
+        self.queue: queue.Queue[Update] = queue.Queue(maxsize=QUEUE_UPDATES)
+        self.found: list[Update] = []  # what the folder scans found (this thread never waits)
         self.sources: list[_Source] = []
         self.held: dict[_Source, deque[dict[str, object]]] = {}
         self.known: set[Path] = set()  # followed, or looked at and not a log (by its path)
@@ -203,12 +211,13 @@ class Follower:
         if source.path is not None:
             self.known.add(source.path)
             self.files.add(_file_id(source.path))
+            self.files.discard(None)
         self.sources.append(source)
         self.held[source] = deque()
         source.thread.start()
         if source.path is not None and self.root is not None:
             shown = source.path.relative_to(self.root)
-            self.queue.put(Update("notice", text=f"following {shown}"))
+            self.found.append(Update("notice", text=f"following {shown}"))
 
     @property
     def is_stream(self) -> bool:
@@ -279,13 +288,13 @@ class Follower:
         if not complete:
             return  # being written: the next scan reads it
         self.checkpoint = number
-        self.queue.put(Update("plan", facts=run_plan.checkpoint_state_facts(state)))
+        self.found.append(Update("plan", facts=run_plan.checkpoint_state_facts(state)))
         if not any(s.path is not None for s in self.sources):
             for record in hf_state.parse(state, Skipped(str(state)), self.options):
                 step = record.get(R.STEP)
                 if isinstance(step, int) and step > (self.given_step or 0):
-                    self.queue.put(Update("record", record=record))
-        self.queue.put(Update("checkpoint", step=number, text=str(state.parent)))
+                    self.found.append(Update("record", record=record))
+        self.found.append(Update("checkpoint", step=number, text=str(state.parent)))
 
     # --- what came ----------------------------------------------------------------------
 
@@ -317,15 +326,16 @@ class Follower:
         return (
             all(source.quiet for source in self.sources)
             and self.queue.empty()
+            and not self.found
             and not any(self.held.values())
         )
 
     def _take(self, timeout: float | None) -> list[Update]:
         """Drain the queue (waiting up to `timeout` for a first update): records are held
         for the merge, the rest handed out."""
-        came: list[Update] = []
+        came, self.found = self.found, []
         try:
-            if timeout is not None:
+            if timeout is not None and not came:
                 came.append(self.queue.get(timeout=timeout))
             while True:
                 came.append(self.queue.get_nowait())
