@@ -42,6 +42,8 @@ def watched(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf")
     names = ("healthy", "too-few-steps", "masked")
     watchers = {}
+    # Each watcher ends 6 s after its run's logs stop growing: a 2-core CI machine under
+    # load can pause a tiny run between two logs for seconds, which must not end the watch.
     for name in names:
         (root / name).mkdir()
         watchers[name] = subprocess.Popen(
