@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from distill_doctor import __version__
-from distill_doctor.commands import check, postmortem, rules, train
+from distill_doctor.commands import check, postmortem, rules, train, watch
 from distill_doctor.errors import InputError
 
 app = typer.Typer(
@@ -70,6 +70,7 @@ app.command("rules")(guarded(rules.list_rules))
 app.command("explain")(guarded(rules.explain))
 app.command("postmortem")(guarded(postmortem.postmortem))
 app.command("train")(guarded(train.train))
+app.command("watch")(guarded(watch.watch))
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ Such a step learns nothing from CE (its per-token mean is 0/0: NaN, or 0 where a
 clamps it); KD and feature losses over the same masked positions vanish too. One such batch is
 a data-pipeline smell (a prompt longer than max_length under completion-only loss, a collator
 that masks everything); a steady share of them is a broken pipeline.
+
+A log without token counts shows it too: a Hugging Face Trainer (transformers >= 4.46 divides
+by the batch's label count) logs a loss of exactly 0 with a gradient norm of exactly 0 for a
+logging window whose batches held no label token. A real cross-entropy is never exactly 0,
+and a detached loss keeps its value; only "nothing to learn from" gives both zeros.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import ALL_MASKED_BATCHES, VALID_TOKENS, Record
+from distill_doctor.records import ALL_MASKED_BATCHES, GRAD_NORM, LOSS, VALID_TOKENS, Record
 from distill_doctor.registry import RuleDoc, register
 
 # More masked batches than this share of the steps seen (and at least ESCALATE_COUNT of them)
@@ -56,8 +61,10 @@ class AllLabelsMasked:
         self.steps = max(self.steps, step)
         if total is not None:
             new = int(total) - self.count  # a cumulative counter: sparse logs still see them
-        else:
+        elif valid is not None:
             new = 1 if valid == 0 else 0
+        else:
+            new = 1 if finite(record, LOSS) == 0.0 and finite(record, GRAD_NORM) == 0.0 else 0
         if new <= 0:
             return []
         self.count += new

@@ -6,6 +6,9 @@ their change, eval history, grad norm, how far the weights moved, memory (and wh
 it), speed and ETA, and the findings. `PlainView` (a pipe, a log file): one line per logging
 step, per eval and per finding, so that `doctor train --watch | tee log` reads well.
 Both are observers of the trainer and sinks of the watchdog; neither changes anything.
+`doctor watch` drives them from a run's logs: the plan may be unknown (no `/planned` then),
+the history read before going live is not printed line by line, and each finding shows its
+evidence.
 """
 
 from __future__ import annotations
@@ -76,6 +79,16 @@ def finding_line(finding: Finding, action: Action) -> str:
     return f"[{finding.severity.value}] {finding.id} ({at}, {action.value}): {finding.message}"
 
 
+def evidence_line(finding: Finding) -> str:
+    if not finding.evidence:
+        return ""
+    return "evidence: " + ", ".join(f"{k}={v}" for k, v in finding.evidence.items())
+
+
+def step_text(step: Any, planned: int) -> str:
+    return f"{step}/{planned}" if planned else str(step)
+
+
 def print_run_start(console: Console, info: dict[str, Any]) -> None:
     """The scheduler line and the pre-flight's findings, before step 1."""
     console.print(info["scheduler_line"])
@@ -122,7 +135,11 @@ class RunState:
 
     def start(self, info: dict[str, Any]) -> None:
         self.planned = info["planned_steps"]
-        self.start_step = info.get("resumed_from_step") or 0
+        self.rebase(info.get("resumed_from_step") or 0)
+
+    def rebase(self, step: int) -> None:
+        """Count speed and ETA from here (a resume; a watch that has read a log's history)."""
+        self.start_step = step
         self.started = time.perf_counter()
 
     def record(self, record: dict[str, Any]) -> None:
@@ -132,30 +149,34 @@ class RunState:
 
     def eta_seconds(self) -> float | None:
         done = self.last.get(keys.STEP, 0) - self.start_step
-        if done <= 0:
+        if done <= 0 or not self.planned:
             return None
         rate = done / (time.perf_counter() - self.started)
         return (self.planned - self.last.get(keys.STEP, 0)) / rate
 
 
 class PlainView:
-    """Lines for a pipe or a log file: every `logging_steps` steps, every eval, every finding."""
+    """Lines for a pipe or a log file: every `logging_steps` steps, every eval, every finding
+    (`evidence`: with its evidence)."""
 
-    def __init__(self, console: Console, logging_steps: int) -> None:
+    def __init__(self, console: Console, logging_steps: int, evidence: bool = False) -> None:
         self.console = console
         self.every = logging_steps
+        self.evidence = evidence
         self.state = RunState()
 
     def on_run_start(self, info: dict[str, Any], control: Any) -> None:
         self.state.start(info)
         print_run_start(self.console, info)
 
-    def on_record(self, record: dict[str, Any]) -> None:
+    def on_record(self, record: dict[str, Any], show: bool = True) -> None:
+        """`show` False: a record of the history, kept in the state but not printed."""
         self.state.record(record)
         step = record[keys.STEP]
-        if step != 1 and step % self.every and step != self.state.planned:
+        if not show or (step != 1 and step % self.every and step != self.state.planned):
             return
-        parts = [f"step {step}/{self.state.planned}", f"lr {fmt(record.get(keys.LR), '.3e')}"]
+        parts = [f"step {step_text(step, self.state.planned)}"]
+        parts.append(f"lr {fmt(record.get(keys.LR), '.3e')}")
         parts.append(f"loss {fmt(record.get(keys.LOSS))}")
         parts += [f"{k[5:]} {fmt(record[k])}" for k in COMPONENTS if k in record]
         parts.append(f"grad_norm {fmt(record.get(keys.GRAD_NORM))}")
@@ -179,6 +200,12 @@ class PlainView:
                 "[Doctor] " + finding_line(finding, action), style=SEVERITY_STYLE[finding.severity]
             )
         )
+        if self.evidence:
+            seen = self.state.last.get(keys.STEP)
+            said = f"said at step {seen}" if seen is not None and seen != finding.step else ""
+            self.console.print(
+                Text("  " + " · ".join(filter(None, [evidence_line(finding), said])))
+            )
 
     def set_planned_lrs(self, lrs: list[float], memory_source: str) -> None:
         self.state.planned_lrs = lrs
@@ -191,8 +218,8 @@ class PlainView:
 class LiveView(PlainView):
     """The Rich panel for a terminal (redrawn at most every REFRESH_SECONDS)."""
 
-    def __init__(self, console: Console, logging_steps: int) -> None:
-        super().__init__(console, logging_steps)
+    def __init__(self, console: Console, logging_steps: int, evidence: bool = False) -> None:
+        super().__init__(console, logging_steps, evidence)
         self.live = Live(console=console, auto_refresh=False, transient=False)
         self.drawn = 0.0
 
@@ -202,7 +229,7 @@ class LiveView(PlainView):
         self.live.start()
         self._draw(force=True)
 
-    def on_record(self, record: dict[str, Any]) -> None:
+    def on_record(self, record: dict[str, Any], show: bool = True) -> None:
         self.state.record(record)
         self._draw()
 
@@ -236,7 +263,8 @@ class LiveView(PlainView):
         speed = f"{fmt(r.get(keys.STEPS_PER_S), '.2f')} it/s"
         grid.add_row(
             "step",
-            f"{step}/{s.planned} · {speed}" + (f" · ETA {eta:,.0f}s" if eta is not None else ""),
+            f"{step_text(step, s.planned)} · {speed}"
+            + (f" · ETA {eta:,.0f}s" if eta is not None else ""),
         )
         peak = max([v for v in s.lrs + s.planned_lrs if math.isfinite(v)] or [0.0])
         done = len(s.lrs)
@@ -260,9 +288,10 @@ class LiveView(PlainView):
         grid.add_row("memory", self._memory())
         findings = Table.grid()
         for finding, action in s.findings[-6:]:
-            findings.add_row(
-                Text(finding_line(finding, action), style=SEVERITY_STYLE[finding.severity])
-            )
+            line = Text(finding_line(finding, action), style=SEVERITY_STYLE[finding.severity])
+            if self.evidence and finding.evidence:
+                line.append(" · " + evidence_line(finding), style="dim")
+            findings.add_row(line)
         if not s.findings:
             findings.add_row(Text("no findings so far", style="green"))
         return Panel(Group(grid, findings), title="distill_doctor watch", border_style="blue")

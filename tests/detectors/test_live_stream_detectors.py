@@ -71,3 +71,20 @@ def test_live_kd_or_a_kd_that_only_later_shrinks_is_fine():
     assert run_one(KdSignalDead, stream(200)) == []
     late = [{"step": s, "loss_kd": 2.0 if s < 10 else 1e-9, "loss_ce": 4.0} for s in range(40)]
     assert run_one(KdSignalDead, late) == []
+
+
+def test_trainer_logs_of_masked_batches_read_as_masked_batches():
+    # An HF Trainer logs loss 0 and grad_norm 0 for a window of batches without a label token.
+    records = [{"step": s, "loss": 2.0, "grad_norm": 1.0} for s in (2, 4, 6)]
+    records += [{"step": s, "loss": 0.0, "grad_norm": 0.0} for s in range(8, 20, 2)]
+    findings = run_one(AllLabelsMasked, records)
+    assert [(f.step, f.severity) for f in findings] == [
+        (8, Severity.WARNING),
+        (12, Severity.ERROR),
+    ]
+
+
+def test_a_zero_gradient_alone_or_a_zero_loss_alone_is_not_a_masked_batch():
+    records = [{"step": s, "loss": 2.0, "grad_norm": 0.0} for s in range(1, 20)]
+    records += [{"step": s, "loss": 0.0, "grad_norm": 0.3} for s in range(20, 40)]
+    assert run_one(AllLabelsMasked, records) == []

@@ -54,6 +54,18 @@ def _events(path: Path, skipped: Skipped) -> Iterator[object]:
         skipped.skip("cut-off or corrupt event record at the end", left)
 
 
+def event_values(event: object, options: ParseOptions) -> dict[str, object]:
+    """The scalars of one event under their record keys (empty: it holds none). `doctor
+    watch` reads event files as they grow with it."""
+    values: dict[str, object] = {}
+    for value in event.summary.value:  # type: ignore[attr-defined]
+        key = options.key(value.tag)
+        number = _scalar(value) if key else None
+        if key is not None and number is not None:
+            values[key] = number
+    return values
+
+
 def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
     pending: dict[str, object] = {}
     for event in _events(path, skipped):
@@ -61,12 +73,9 @@ def parse(path: Path, skipped: Skipped, options: ParseOptions) -> Iterator[dict[
         if pending and pending[R.STEP] != step:
             yield pending
             pending = {}
-        for value in event.summary.value:  # type: ignore[attr-defined]
-            key = options.key(value.tag)
-            number = _scalar(value) if key else None
-            if key is None or number is None:
-                continue
+        values = event_values(event, options)
+        if values:
             pending.setdefault(R.STEP, step)
-            pending[key] = number
+            pending.update(values)
     if pending:
         yield pending
