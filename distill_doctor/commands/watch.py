@@ -55,7 +55,8 @@ def watch(
         ),
     ] = None,
     signal_name: Annotated[
-        SignalName, typer.Option("--signal", help="The signal --kill-pid sends.")
+        SignalName,
+        typer.Option("--signal", metavar="TERM|INT", help="The signal --kill-pid sends."),
     ] = SignalName.TERM,
     after_checkpoint: Annotated[
         bool,
@@ -74,7 +75,11 @@ def watch(
     ] = None,
     exit_on: Annotated[
         ExitLevel,
-        typer.Option("--exit-on", help="Stop watching at the first finding this bad."),
+        typer.Option(
+            "--exit-on",
+            metavar="error|warning|never",
+            help="Stop watching at the first finding this bad.",
+        ),
     ] = ExitLevel.never,
     idle_timeout: Annotated[
         float | None,
@@ -87,20 +92,25 @@ def watch(
     ] = None,
     format_in: Annotated[
         str | None,
-        typer.Option(help="The log's format, when it is one file or - (e.g. hf-stdout)."),
+        typer.Option(
+            metavar="FORMAT", help="The log's format, when it is one file or - (e.g. hf-stdout)."
+        ),
     ] = None,
     logging_steps: Annotated[
-        int | None, typer.Option(min=1, help="Steps between HF Trainer stdout log lines.")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Steps between HF Trainer stdout log lines."),
     ] = None,
     accumulation: Annotated[
-        int | None, typer.Option(min=1, help="Micro-batches per optimizer step (tqdm bars).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Micro-batches per optimizer step (tqdm bars)."),
     ] = None,
     vocab_size: Annotated[
-        int | None, typer.Option(min=2, help="Vocabulary size, to judge a loss against chance.")
+        int | None,
+        typer.Option(min=2, metavar="N", help="Vocabulary size, to judge a loss against chance."),
     ] = None,
     key_map: Annotated[
         list[str] | None,
-        typer.Option("--map", help="KEY=NAME: read the log's NAME as KEY (repeatable)."),
+        typer.Option("--map", metavar="KEY=NAME", help="Read the log's NAME as KEY (repeatable)."),
     ] = None,
 ) -> None:
     """Follow a run's logs as they are written and diagnose it live."""
