@@ -27,10 +27,12 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
+
+if TYPE_CHECKING:  # `doctor train --help` lists the faults without loading pydantic
+    from distill_doctor.config.schema import TrainConfig
 
 FAULTS = {
     "scheduler-per-microbatch": "scheduler.step() after every micro-batch",
