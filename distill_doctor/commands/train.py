@@ -59,17 +59,6 @@ def new_run_dir() -> Path:
     return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
-    config_file = run_dir / "config.json"
-    if not resume and config_file.exists():
-        raise InputError(
-            f"{run_dir} already holds a run; continue it with `doctor train --resume {run_dir}` "
-            "or give another --run-dir."
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
-
-
 def summary_lines(result: Any, seconds: float) -> list[str]:
     """Before/after eval numbers (CE in nats per token, its perplexity, the weighted loss)."""
     lines = []
@@ -116,24 +105,34 @@ def train(
     overrides.update({key: value for key, value in named.items() if value is not None})
     cfg, source = resolve_config(config, resume, overrides)
     run_dir = resume or run_dir or new_run_dir()
-    prepare_run_dir(run_dir, cfg, resume is not None)
 
     from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
+    from distill_doctor.trainer.run_dir import open_run
     from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print(f"Config: {source} · run directory: {run_dir}")
-    observers = [
-        EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
-        TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
-        ProgressSink(console),
-    ]
-    started = time.perf_counter()
-    try:
-        result = run_training(cfg, run_dir, observers, resume=resume is not None)
-    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
-        console.print("Interrupted before training started; nothing to save.")
-        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
+    with open_run(run_dir, cfg, resume is not None) as opened:  # every refusal before a write
+        console.print(f"Config: {source} · run directory: {run_dir}")
+        for note in opened.notes:
+            console.print(note)
+        started = time.perf_counter()
+        try:
+            observers = [
+                opened.config_writer,  # first: the config is rewritten once the run has started
+                EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
+                TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
+                ProgressSink(console),
+            ]
+            result = run_training(cfg, run_dir, observers, checkpoint=opened.checkpoint)
+        except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
+            console.print("Interrupted before training started; nothing to save.")
+            raise typer.Exit(EXIT_CODES["SIGINT"]) from None
+        except OSError as err:  # a full disk, a read-only folder: say so, keep what was saved
+            raise InputError(
+                f"{err.filename or run_dir}: {err.strerror or err}. The run directory keeps its "
+                "last good checkpoint (if any); free some space or fix the permissions, then "
+                f"continue with `doctor train --resume {run_dir}`."
+            ) from None
     for line in summary_lines(result, time.perf_counter() - started):
         console.print(line)
     if result.status != "completed":

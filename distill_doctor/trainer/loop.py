@@ -29,6 +29,7 @@ import torch
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import optimizer_steps
+from distill_doctor.errors import InputError
 from distill_doctor.trainer import checkpoint as ckpt
 from distill_doctor.trainer.data import Blocks, epoch_batches, eval_batches, load_splits
 from distill_doctor.trainer.demo import data_path
@@ -84,6 +85,11 @@ class Run:
 def pick_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"device is 'cuda' but this torch {torch.__version__} sees no CUDA device; set "
+            "device to 'auto' (CUDA when there is one) or 'cpu'."
+        )
     return torch.device(cfg.device)
 
 
@@ -245,14 +251,24 @@ def train(
     observers: list[TrainObserver],
     *,
     resume: bool = False,
+    checkpoint: Path | None = None,
     control: TrainControl | None = None,
 ) -> RunResult:
-    """Run (or resume) a distillation run into `run_dir`; returns how it ended."""
-    checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
+    """Run (or resume) a distillation run into `run_dir`; returns how it ended. `resume`: from
+    the newest good checkpoint, or from `checkpoint` when given (already chosen)."""
+    if resume and checkpoint is None:
+        checkpoint = ckpt.latest_checkpoint(run_dir)  # fail before loading
+    resume = checkpoint is not None
     device = pick_device(cfg)
     run = setup(cfg, device)
     modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
     state = ckpt.load_checkpoint(checkpoint, modules) if checkpoint else ckpt.TrainState()
+    if checkpoint is not None and state.step >= run.planned:
+        raise InputError(
+            f"{run_dir} is already at step {state.step} ({checkpoint.name}) and this config "
+            f"plans {run.planned} optimizer steps: nothing left to train. To train further, "
+            f"give --max-steps above {state.step}."
+        )
     control = control or TrainControl()
     hooks = Observers(observers)
     result = RunResult("completed", None, state, run_dir)
