@@ -106,9 +106,12 @@ def train(
     cfg, source = resolve_config(config, resume, overrides)
     run_dir = resume or run_dir or new_run_dir()
 
-    from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
-    from distill_doctor.trainer.run_dir import open_run
-    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
+    try:  # lazy: imports torch
+        from distill_doctor.trainer.loop import train as run_training
+        from distill_doctor.trainer.run_dir import open_run
+        from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
+    except OSError as err:  # torch's imports probe the temp folder (dill): a full disk fails it
+        raise InputError(f"cannot load the trainer: {err}. Is the disk full?") from None
 
     console = Console(highlight=False, soft_wrap=True)
     with open_run(run_dir, cfg, resume is not None) as opened:  # every refusal before a write

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from distill_doctor.errors import InputError
@@ -103,9 +104,20 @@ def _write(folder: Path, state: TrainState, modules: dict[str, Any]) -> None:
     }
     if modules.get("scaler") is not None:
         trainer_state["scaler"] = modules["scaler"].state_dict()
-    torch.save(trainer_state, folder / "trainer_state.pt")
+    try:
+        torch.save(trainer_state, folder / "trainer_state.pt")
+    except RuntimeError as err:  # torch reports a failed write (a full disk) as RuntimeError
+        first_line = (str(err).splitlines() or [""])[0]
+        raise OSError(f"torch.save failed: {first_line}") from err
     (folder / STATE_FILE).write_text(json.dumps(asdict(state)), encoding="utf-8")
     write_manifest(folder)
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        return f"; {shutil.disk_usage(folder).free / 1e6:,.0f} MB free there"
+    except OSError:
+        return ""
 
 
 def save_checkpoint(root: Path, state: TrainState, modules: dict[str, Any], keep_last: int) -> Path:
@@ -123,14 +135,20 @@ def save_checkpoint(root: Path, state: TrainState, modules: dict[str, Any], keep
         temp.mkdir()
         _write(temp, state, modules)
         _fsync_tree(temp)
-    except OSError as err:
+    except (OSError, SafetensorError) as err:  # safetensors reports I/O errors as its own
         shutil.rmtree(temp, ignore_errors=True)
         kept = complete_checkpoints(root)
-        last_good = f"the last good checkpoint, {kept[-1].name}, is kept" if kept else "none"
+        last_good = (
+            f"the last good checkpoint, {kept[-1].name}, is kept"
+            if kept
+            else "no earlier one exists"
+        )
+        filename = getattr(err, "filename", None)
+        where = f" ({filename})" if filename else ""
         raise InputError(
-            f"could not write checkpoint {final.name} in {root}: {err.strerror or err}"
-            f"{f' ({err.filename})' if err.filename else ''}. The temporary folder is removed "
-            f"and {last_good}; free some space, then continue with "
+            f"could not write checkpoint {final.name} in {root}: "
+            f"{getattr(err, 'strerror', None) or err}{where}{_free_space(root)}. The temporary "
+            f"folder is removed and {last_good}; free some space, then continue with "
             f"`doctor train --resume {root.parent}`."
         ) from None
     if final.exists():  # a re-save of the same step (e.g. at the end): swap, never half-write

@@ -71,9 +71,9 @@ def write_config(run_dir: Path, cfg: TrainConfig) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, final)
-    except OSError:
+    except OSError as err:
         temp.unlink(missing_ok=True)
-        raise
+        raise OSError(err.errno, err.strerror, str(final)) from err  # name the file
 
 
 class ConfigWriter:
@@ -133,8 +133,9 @@ def run_lock(run_dir: Path) -> Iterator[None]:
                 f"{run_dir}: another `doctor train` (pid {holder}) is using this run directory. "
                 "Wait for it to finish, or stop it (Ctrl-C saves a checkpoint) and then resume."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # the pid only names the holder; a full disk
+            os.ftruncate(fd, 0)  # must not stop the lock
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing drops the lock

@@ -1,8 +1,6 @@
 """Checkpoints: round trip, atomic writes (a crash mid-write keeps the last good one), keep-K."""
 
-import errno
 import json
-import os
 import random
 
 import pytest
@@ -72,10 +70,11 @@ def test_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     take_a_step(modules)
 
     def crash(*args, **kwargs):  # dies after the weights are written, before the state
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        # what torch.save raises when the disk fills up under it
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
 
     monkeypatch.setattr(ckpt.torch, "save", crash)
-    with pytest.raises(InputError, match="No space left on device") as raised:
+    with pytest.raises(InputError, match="torch.save failed: .* MB free there") as raised:
         ckpt.save_checkpoint(tmp_path, ckpt.TrainState(step=2), modules, keep_last=2)
     monkeypatch.undo()
     assert "step-000001, is kept" in str(raised.value)

@@ -14,6 +14,7 @@ import sys
 import pytest
 import torch
 from conftest import build_tokenizer, save_tiny_model
+from safetensors import SafetensorError
 from train_helpers import write_corpus
 from typer.testing import CliRunner
 
@@ -166,9 +167,17 @@ def test_a_lock_of_a_killed_trainer_is_not_stale(run):
         pass
 
 
-def test_a_full_disk_during_a_checkpoint_keeps_the_last_good_one(run, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "model.safetensors"),
+        # what safetensors raises when the write fails (here: past `ulimit -f`)
+        SafetensorError("Error while serializing: I/O error: No space left on device"),
+    ],
+)
+def test_a_full_disk_during_a_checkpoint_keeps_the_last_good_one(run, monkeypatch, error):
     def no_space(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "model.safetensors")
+        raise error
 
     monkeypatch.setattr(ckpt, "save_model", no_space)
     result = train("--resume", str(run), "--max-steps", "3")
@@ -197,6 +206,22 @@ def test_a_resume_on_a_full_disk_is_a_message_and_keeps_the_config(run, monkeypa
         json.loads((run / "config.json").read_text())["student_model"]
         == json.loads(before)["student_model"]
     )
+
+
+def test_a_config_that_cannot_be_written_keeps_the_old_one_whole(run, monkeypatch):
+    real_fsync = os.fsync
+
+    def full_at_fsync(fd):  # the temp file is written, then the disk turns out to be full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    before = (run / "config.json").read_bytes()
+    monkeypatch.setattr(os, "fsync", full_at_fsync)
+    result = train("--resume", str(run), "--max-steps", "3")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert result.exit_code == 2
+    assert f"{run / 'config.json'}: No space left on device" in flat(result.output)
+    assert (run / "config.json").read_bytes() == before
+    assert not (run / ".config.json.tmp").exists()
 
 
 @pytest.mark.parametrize(
