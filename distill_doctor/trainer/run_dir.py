@@ -176,6 +176,12 @@ def _resume_choice(run_dir: Path, cfg: TrainConfig) -> tuple[Path | None, bool, 
         )
     if choice.skipped:
         notes.append(f"Resuming from {choice.folder.name}, the newest good checkpoint.")
+    if saved.max_steps != cfg.max_steps and cfg.num_training_steps is None:
+        before, after = (v if v is not None else "unset" for v in (saved.max_steps, cfg.max_steps))
+        notes.append(
+            f"max_steps {before} -> {after}: the LR schedule is re-planned "
+            "for the new length (the LR follows the new schedule from this step on)."
+        )
     return choice.folder, changed, notes
 
 

@@ -93,6 +93,7 @@ def test_resume_refuses_a_change_it_cannot_follow_and_touches_nothing(
 def test_resume_may_change_length_and_cadence_and_saves_them_once_started(run):
     result = train("--resume", str(run), "--max-steps", "3", "--set", "logging_steps=5")
     assert result.exit_code == 0, result.output
+    assert "max_steps 2 -> 3: the LR schedule is re-planned" in flat(result.output)
     saved = json.loads((run / "config.json").read_text())
     assert (saved["max_steps"], saved["logging_steps"]) == (3, 5)
     runs, steps = metrics_steps(run)
