@@ -106,20 +106,18 @@ def train(
     cfg, source = resolve_config(config, resume, overrides)
     run_dir = resume or run_dir or new_run_dir()
 
-    try:  # lazy: imports torch
-        from distill_doctor.trainer.loop import train as run_training
-        from distill_doctor.trainer.run_dir import open_run
-        from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
-    except OSError as err:  # torch's imports probe the temp folder (dill): a full disk fails it
-        raise InputError(f"cannot load the trainer: {err}. Is the disk full?") from None
+    from distill_doctor.trainer.run_dir import open_run  # no torch: refusals come fast
+    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
 
     console = Console(highlight=False, soft_wrap=True)
-    with open_run(run_dir, cfg, resume is not None) as opened:  # every refusal before a write
-        console.print(f"Config: {source} · run directory: {run_dir}")
-        for note in opened.notes:
-            console.print(note)
-        started = time.perf_counter()
-        try:
+    try:
+        with open_run(run_dir, cfg, resume is not None) as opened:  # all refusals before a write
+            console.print(f"Config: {source} · run directory: {run_dir}")
+            for note in opened.notes:
+                console.print(note)
+            from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
+
+            started = time.perf_counter()
             observers = [
                 opened.config_writer,  # first: the config is rewritten once the run has started
                 EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
@@ -127,15 +125,15 @@ def train(
                 ProgressSink(console),
             ]
             result = run_training(cfg, run_dir, observers, checkpoint=opened.checkpoint)
-        except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
-            console.print("Interrupted before training started; nothing to save.")
-            raise typer.Exit(EXIT_CODES["SIGINT"]) from None
-        except OSError as err:  # a full disk, a read-only folder: say so, keep what was saved
-            raise InputError(
-                f"{err.filename or run_dir}: {err.strerror or err}. The run directory keeps its "
-                "last good checkpoint (if any); free some space or fix the permissions, then "
-                f"continue with `doctor train --resume {run_dir}`."
-            ) from None
+    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
+        console.print("Interrupted before training started; nothing to save.")
+        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
+    except OSError as err:  # a full disk (even torch's import probes the temp folder), no rights
+        raise InputError(
+            f"{err.filename or run_dir}: {err.strerror or err}. The run directory keeps its "
+            "last good checkpoint (if any); free some space or fix the permissions, then "
+            f"continue with `doctor train --resume {run_dir}`."
+        ) from None
     for line in summary_lines(result, time.perf_counter() - started):
         console.print(line)
     if result.status != "completed":
