@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,15 +72,12 @@ def new_run_dir() -> Path:
     return Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
-    config_file = run_dir / "config.json"
-    if not resume and config_file.exists():
-        raise InputError(
-            f"{run_dir} already holds a run; continue it with `doctor train --resume {run_dir}` "
-            "or give another --run-dir."
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
+def disk_error(err: OSError, run_dir: Path) -> InputError:
+    return InputError(
+        f"{err.filename or run_dir}: {err.strerror or err}. The run directory keeps its "
+        "last good checkpoint (if any); free some space or fix the permissions, then "
+        f"continue with `doctor train --resume {run_dir}`."
+    )
 
 
 def print_abort(console: Console, finding: Any, result: Any, run_dir: Path) -> None:
@@ -231,10 +229,12 @@ def train(
     )
     check_names(inject or [])  # before any model loads
 
-    from distill_doctor.trainer import distributed  # lazy: imports torch
-
-    console = Console(highlight=False, soft_wrap=True)
     run_dir = resume or run_dir or new_run_dir()
+    try:
+        from distill_doctor.trainer import distributed  # lazy: imports torch
+    except OSError as err:  # a full disk: torch's import probes the temp folder
+        raise disk_error(err, run_dir) from None
+    console = Console(highlight=False, soft_wrap=True)
     try:
         with distributed.process_group(cfg.device, dist_timeout) as here:
             Faults.parse(inject or [], here)  # a rank fault needs several ranks
@@ -251,6 +251,8 @@ def train(
     except distributed.RankLost as lost:
         console.print(f"{lost} {last_checkpoint_line(run_dir)}", style="bold red", markup=False)
         raise typer.Exit(EXIT_CODES["rank-lost"]) from None
+    except OSError as err:  # a full disk, no rights
+        raise disk_error(err, run_dir) from None
     if not here.is_main:
         raise typer.Exit(0 if result.status == "completed" else EXIT_CODES["stopped"])
     for line in summary_lines(result, seconds):
@@ -293,45 +295,68 @@ def train_ranks(
     """This rank's training; rank 0 alone writes the run directory, prints, logs and runs
     the watchdog (every rank stops when it aborts: the loop agrees on stops)."""
     from distill_doctor.trainer.loop import train as run_training  # lazy: imports torch
-    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
+    from distill_doctor.trainer.run_dir import open_run
     from distill_doctor.watchdog.core import Watchdog
-    from distill_doctor.watchdog.trainer_observer import TrainerWatchdog
-    from distill_doctor.watchdog.view import FindingLines, LiveView, PlainView
 
     resume = options.resume
     watchdog = Watchdog(policy=options.rules)
     observers: list[Any] = []
-    if here.is_main:
-        prepare_run_dir(run_dir, cfg, resume is not None)
-        ranks = f" · {here.world_size} ranks" if here.enabled else ""
-        console.print(f"Config: {options.source} · run directory: {run_dir}{ranks}")
-        sinks: list[Any] = [
-            EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
-            TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
-        ]
-        view = None
-        if options.watch:
-            view = (LiveView if console.is_terminal else PlainView)(console, cfg.logging_steps)
-            sinks.append(view)
-        else:  # the detectors run anyway (they are cheap); findings are printed as lines
-            sinks += [ProgressSink(console), FindingLines(console)]
-        watchdog.sinks = sinks
-        # The watchdog first: its probes add to the record (update/weight) before sinks log it.
-        observers = [TrainerWatchdog(watchdog, view), *sinks]
-    started = time.perf_counter()
-    try:
-        result = run_training(
-            cfg,
-            run_dir,
-            observers,
-            resume=resume is not None,
-            inject=tuple(options.inject or ()),
-            extra_state={"watchdog": watchdog} if here.is_main else {},
-        )
-    except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
-        console.print("Interrupted before training started; nothing to save.")
-        raise typer.Exit(EXIT_CODES["SIGINT"]) from None
+    # Rank 0 alone opens the run directory (lock, refusals, the checkpoint to resume from);
+    # every rank resumes from the checkpoint it chose.
+    opening = open_run(run_dir, cfg, resume is not None) if here.is_main else nullcontext()
+    with opening as opened:
+        checkpoint = here.broadcast_object(opened.checkpoint if opened else None)
+        if here.is_main:
+            observers = main_rank_observers(cfg, run_dir, options, here, console, watchdog, opened)
+        started = time.perf_counter()
+        try:
+            result = run_training(
+                cfg,
+                run_dir,
+                observers,
+                resume=resume is not None,
+                checkpoint=checkpoint,
+                inject=tuple(options.inject or ()),
+                extra_state={"watchdog": watchdog} if here.is_main else {},
+            )
+        except KeyboardInterrupt:  # Ctrl-C while loading, before the loop's handler is in place
+            console.print("Interrupted before training started; nothing to save.")
+            raise typer.Exit(EXIT_CODES["SIGINT"]) from None
     return result, time.perf_counter() - started, watchdog
+
+
+def main_rank_observers(
+    cfg: Any,
+    run_dir: Path,
+    options: Options,
+    here: Any,
+    console: Console,
+    watchdog: Any,
+    opened: Any,
+) -> list[Any]:
+    """The watchdog, the sinks and the config writer: rank 0's, the only ones that write."""
+    from distill_doctor.trainer.sinks import EventsSink, ProgressSink, TensorBoardSink
+    from distill_doctor.watchdog.trainer_observer import TrainerWatchdog
+    from distill_doctor.watchdog.view import FindingLines, LiveView, PlainView
+
+    ranks = f" · {here.world_size} ranks" if here.enabled else ""
+    console.print(f"Config: {options.source} · run directory: {run_dir}{ranks}")
+    for note in opened.notes:
+        console.print(note)
+    sinks: list[Any] = [
+        EventsSink(run_dir / "events.jsonl", cfg.logging_steps),
+        TensorBoardSink(run_dir / "tensorboard", cfg.logging_steps),
+    ]
+    view = None
+    if options.watch:
+        view = (LiveView if console.is_terminal else PlainView)(console, cfg.logging_steps)
+        sinks.append(view)
+    else:  # the detectors run anyway (they are cheap); findings are printed as lines
+        sinks += [ProgressSink(console), FindingLines(console)]
+    watchdog.sinks = sinks
+    # The config writer first (the run has started: its config is saved), then the
+    # watchdog (its probes add to the record before the sinks log it), then the sinks.
+    return [opened.config_writer, TrainerWatchdog(watchdog, view), *sinks]
 
 
 def last_checkpoint_line(run_dir: Path) -> str:

@@ -25,6 +25,9 @@ from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 
 IGNORE_INDEX = -100  # label value the losses skip (pads, and nothing else)
+# The trainer holds the corpus and its token ids in memory (a Python int list costs ~9x the
+# text): beyond this a data file is a mistake or needs a streaming loader, not an OOM kill.
+MAX_DATA_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,37 @@ class Blocks:
         }
 
 
+def read_data_text(path: Path) -> str:
+    """The text of a data file: a regular file (not a device, FIFO or socket, which may never
+    end), at most MAX_DATA_BYTES, UTF-8 without NUL bytes; anything else is an InputError."""
+    if not path.is_file():
+        raise InputError(
+            f"{path}: not a regular file (a device, pipe or socket); give a .txt or .jsonl "
+            "file or a saved dataset directory."
+        )
+    too_big = (
+        f"{path}: larger than {MAX_DATA_BYTES >> 20:,} MiB, more than the trainer holds in "
+        "memory; give a smaller sample of it."
+    )
+    if path.stat().st_size > MAX_DATA_BYTES:
+        raise InputError(too_big)
+    with path.open("rb") as file:
+        raw = file.read(MAX_DATA_BYTES + 1)  # capped: a file may grow, or lie about its size
+    if len(raw) > MAX_DATA_BYTES:
+        raise InputError(too_big)
+    if b"\x00" in raw:
+        raise InputError(f"{path}: contains NUL bytes; is this a binary file? Give text data.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{path}: not UTF-8 text (byte {err.start:,}); give a .txt, .jsonl or dataset."
+        ) from None
+
+
 def _read_jsonl(path: Path) -> list[str]:
     texts = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_data_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -88,18 +119,17 @@ def _read_saved_dataset(path: Path) -> list[str]:
 def read_texts(path: str | Path) -> list[str]:
     """The non-empty documents of a data file or saved dataset."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such data file or directory.")
-    if path.is_dir():
-        texts = _read_saved_dataset(path)
-    elif path.suffix == ".jsonl":
-        texts = _read_jsonl(path)
-    else:
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"{path}: not UTF-8 text; give a .txt, .jsonl or dataset.") from None
-        texts = raw.split("\n\n")
+    try:
+        if not path.exists():
+            raise InputError(f"{path}: no such data file or directory.")
+        if path.is_dir():
+            texts = _read_saved_dataset(path)
+        elif path.suffix == ".jsonl":
+            texts = _read_jsonl(path)
+        else:
+            texts = read_data_text(path).split("\n\n")
+    except OSError as err:  # no permission, an I/O error: the user's to fix, not a crash
+        raise InputError(f"{path}: cannot read the data ({err.strerror or err}).") from None
     texts = [text.strip() for text in texts if text.strip()]
     if not texts:
         raise InputError(f"{path}: no text in it (empty data).")

@@ -30,6 +30,7 @@ import torch
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import optimizer_steps
+from distill_doctor.errors import InputError
 from distill_doctor.findings import Finding
 from distill_doctor.records import MICRO_STEP
 from distill_doctor.trainer import checkpoint as ckpt
@@ -102,6 +103,11 @@ def checkpoint_modules(run: Run) -> dict[str, Any]:
 def pick_device(cfg: TrainConfig) -> torch.device:
     if cfg.device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError(
+            f"device is 'cuda' but this torch {torch.__version__} sees no CUDA device; set "
+            "device to 'auto' (CUDA when there is one) or 'cpu'."
+        )
     return torch.device(cfg.device)
 
 
@@ -299,13 +305,18 @@ def train(
     observers: list[TrainObserver],
     *,
     resume: bool = False,
+    checkpoint: Path | None = None,
     control: TrainControl | None = None,
     inject: tuple[str, ...] = (),
     extra_state: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Run (or resume) a distillation run into `run_dir`; returns how it ended. Under torchrun
-    every rank calls this; only rank 0 should be given observers (they print and write)."""
-    checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
+    """Run (or resume) a distillation run into `run_dir`; returns how it ended. `resume`: from
+    the newest good checkpoint, or from `checkpoint` when given (already chosen). Under
+    torchrun every rank calls this; only rank 0 should be given observers (they print and
+    write)."""
+    if resume and checkpoint is None:
+        checkpoint = ckpt.latest_checkpoint(run_dir)  # fail before loading
+    resume = checkpoint is not None
     if checkpoint:
         distributed.check_resume(checkpoint, distributed.current())
     device = pick_device(cfg)
@@ -316,6 +327,12 @@ def train(
     state = ckpt.TrainState()
     if checkpoint:
         state = ckpt.load_checkpoint(checkpoint, checkpoint_modules(run), run.dist.rank)
+    if checkpoint is not None and state.step >= run.planned:
+        raise InputError(
+            f"{run_dir} is already at step {state.step} ({checkpoint.name}) and this config "
+            f"plans {run.planned} optimizer steps: nothing left to train. To train further, "
+            f"give --max-steps above {state.step}."
+        )
     control = control or TrainControl()
     hooks = Observers(observers)
     hooks.on_setup(run)

@@ -1,12 +1,14 @@
 """Data formats, their errors, the split, packing/padding and the seeded epoch order."""
 
 import json
+import os
 
 import pytest
 import torch
 from train_helpers import tiny_config, write_corpus
 
 from distill_doctor.errors import InputError
+from distill_doctor.trainer import data
 from distill_doctor.trainer.data import (
     IGNORE_INDEX,
     epoch_batches,
@@ -53,6 +55,49 @@ def test_missing_and_empty_data(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n  \n", encoding="utf-8")
     with pytest.raises(InputError, match="empty data"):
         read_texts(tmp_path / "empty.txt")
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_not_read_forever(device):
+    # `--data /dev/zero` was read until the OOM killer struck at 24 GB
+    with pytest.raises(InputError, match="not a regular file"):
+        read_texts(device)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")  # opening it would wait for a writer forever
+    with pytest.raises(InputError, match="not a regular file"):
+        read_texts(tmp_path / "pipe.txt")
+
+
+@pytest.mark.parametrize("name", ["model.txt", "model.jsonl"])
+def test_binary_data_is_a_clear_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"PK\x03\x04\x00\x00" + bytes(range(256)))
+    with pytest.raises(InputError, match="NUL bytes; is this a binary file"):
+        read_texts(path)
+    path.write_bytes("caf\u00e9 the cat".encode("latin-1"))  # text, but not UTF-8
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        read_texts(path)
+
+
+def test_data_past_the_size_cap_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "MAX_DATA_BYTES", 1000)
+    path = write_corpus(tmp_path / "d.txt")
+    with pytest.raises(InputError, match="larger than .* MiB"):
+        read_texts(path)
+
+
+def test_unreadable_data_is_a_clear_error(tmp_path):
+    path = write_corpus(tmp_path / "d.txt")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as root: permissions do not stop reading")
+        with pytest.raises(InputError, match="cannot read the data"):
+            read_texts(path)
+    finally:
+        path.chmod(0o644)
 
 
 def test_split_is_deterministic_disjoint_and_never_empty():

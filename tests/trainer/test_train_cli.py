@@ -85,15 +85,16 @@ def test_bad_input_exits_2_with_a_message(tiny_pair, tmp_path, args, message):
     assert message in " ".join(result.output.split())
 
 
-def test_existing_run_dir_and_missing_checkpoint_exit_2(tiny_pair, tmp_path):
+def test_existing_run_dir_and_a_resume_without_config_exit_2(tiny_pair, tmp_path):
     data = write_corpus(tmp_path / "d.txt")
     (tmp_path / "run").mkdir()
     (tmp_path / "run/config.json").write_text("{}")
     taken = CliRunner().invoke(app, tiny_args(tiny_pair, data, tmp_path / "run"))
     assert taken.exit_code == 2 and "--resume" in taken.output
-    (tmp_path / "run/config.json").write_text(json.dumps({"data": str(data)}))
-    nothing = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "run")])
-    assert nothing.exit_code == 2 and "no complete checkpoint" in " ".join(nothing.output.split())
+    nothing = CliRunner().invoke(app, ["train", "--resume", str(tmp_path)])
+    assert nothing.exit_code == 2 and "config.json: no such file" in " ".join(
+        nothing.output.split()
+    )
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
