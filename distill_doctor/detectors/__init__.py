@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from distill_doctor.detectors.base import Detector, RunFacts
+from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
 from distill_doctor.detectors.eval_regression import EvalRegression
 from distill_doctor.detectors.grad_explosion import GradExplosion
+from distill_doctor.detectors.grad_nonfinite import GradNonfinite
 from distill_doctor.detectors.grad_vanishing import GradVanishing
 from distill_doctor.detectors.loss_above_chance import LossAboveChance
 from distill_doctor.detectors.loss_divergence import LossDivergence
@@ -20,6 +22,7 @@ from distill_doctor.detectors.loss_spike import LossSpike
 from distill_doctor.detectors.lr_zero import LrZero
 from distill_doctor.detectors.memory_pressure import MemoryPressure
 from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
+from distill_doctor.detectors.overfitting import Overfitting
 from distill_doctor.detectors.params_frozen import ParamsFrozen
 from distill_doctor.detectors.perplexity_overflow import PerplexityOverflow
 from distill_doctor.detectors.throughput_drop import ThroughputDrop
@@ -44,6 +47,8 @@ DETECTORS: list[type] = [
     MemoryPressure,
     ThroughputDrop,
     EvalRegression,
+    GradNonfinite,
+    Overfitting,
 ]
 
 
@@ -71,10 +76,11 @@ class DetectorSuite:
 
 
 def run_detectors(records: Iterable[Record], facts: RunFacts | None = None) -> list[Finding]:
-    """Every finding of every detector over a whole stream, in the order they were raised."""
+    """Every finding of every detector over a whole stream, in the order they were raised;
+    an episode restated at its end is kept once, in its final statement."""
     suite = DetectorSuite(facts)
     findings: list[Finding] = []
     for record in records:
         findings.extend(suite.update(record))
     findings.extend(suite.finish())
-    return findings
+    return latest_per_episode(findings)
