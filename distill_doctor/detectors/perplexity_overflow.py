@@ -33,6 +33,10 @@ CE_KEYS = ("loss_ce", "eval_ce", "eval_loss_ce")
 TOTAL_KEYS = (LOSS, "eval_loss")
 # A near (not exact) match only names the losses people take exp() of, not KD or feature terms.
 NEAR_KEYS = TOTAL_KEYS + CE_KEYS
+# A per-token cross-entropy, even of a diverged model, stays below ~3x ln(262144) = 37; a loss
+# far above it (a KD loss summed over tokens, 2242; a regression loss, 3e8) is no CE, and no
+# exp() of it is a perplexity.
+MAX_CE_LIKE = 40.0
 
 DOC = register(
     RuleDoc(
@@ -111,9 +115,17 @@ class PerplexityOverflow:
                 "nearest": nearest,
                 "nearest_value": self.latest.get(nearest or ""),
                 "ce": self._ce(),
+                "ce_like": self._ce_like(matched or nearest),
                 **{f"latest_{k}": v for k, v in self._others(matched)},
             },
         )
+
+    def _ce_like(self, key: str | None) -> bool:
+        """Whether the loss the ppl came from (or, unmatched, the main loss) can be a CE."""
+        value = self.latest.get(key or "")
+        if value is None:
+            value = next((self.latest[k] for k in CE_KEYS + TOTAL_KEYS if k in self.latest), None)
+        return value is None or abs(value) <= MAX_CE_LIKE
 
     def _match(
         self, log_ppl: float, tolerance: float, keys: tuple[str, ...] | None = None

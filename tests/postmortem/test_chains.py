@@ -26,3 +26,8 @@ def test_exp_of_a_plain_lm_loss_blames_the_loss_not_the_formula():
     # A word-level LM's loss is its CE: a huge ppl means a bad model, not a wrong formula.
     text = chain_for({"ppl": 5.09e7, "matches": "loss", "ce": None})
     assert "wrong loss" not in text and "worse than a uniform guess" in text
+
+
+def test_perplexity_of_a_summed_loss_is_not_called_worse_than_random():
+    text = chain_for({"ppl": "inf", "matches": None, "nearest": None, "ce_like": False})
+    assert "no per-token cross-entropy" in text and "uniform guess" not in text
