@@ -69,4 +69,7 @@ def postmortem(
         typer.echo(render_json(report.timeline, **report.summary()))
     else:
         print_report(report, Console(highlight=False))
+    if plot is not None:
+        # stderr: a JSON document on stdout stays one parsable object.
+        typer.echo(f"plot written to {plot.resolve()}", err=True)
     raise typer.Exit(report.exit_code)

@@ -2,9 +2,10 @@
 (in the millions), or grows geometrically over the log. The last two need no healthy baseline,
 so a run broken from its first line, or a log of a handful of points, is judged too.
 
-A jump only counts when it also tops the highest level the run has had as normal: once a run
+A jump only counts when it also tops the highest level the run has had as normal (once a run
 memorises its data the norm falls by orders of magnitude, and a batch at 10x that tiny median
-is no explosion. Jumps less than `WINDOW` records apart are one episode, reported once and
+is no explosion) and stands out of the window's own spread on a log scale (per-batch norms of
+a small-batch run differ by factors; 10x is then noise, not an event). Jumps less than `WINDOW` records apart are one episode, reported once and
 restated with its count and worst value when it ends.
 
 Non-finite gradient norms are `grad-nonfinite`'s.
@@ -26,6 +27,8 @@ WINDOW = 50  # records of the running level
 MIN_POINTS = 10
 # 10x the median: healthy grad norms wander 2-4x (warmup, epoch boundaries), not 10x.
 EXPLOSION_FACTOR = 10.0
+# Robust sigmas of ln(grad_norm) the jump must exceed: 6 sigma is ~1e-9 for Gaussian noise.
+EXPLOSION_SIGMAS = 6.0
 # A running level of a million: healthy norms before clipping are ~0.1-100; only an unscaled
 # loss, a loss scale left in the gradients or a diverged model reaches this.
 ABSURD_GRAD_NORM = 1e6
@@ -119,6 +122,9 @@ class GradExplosion:
         median = self.window.median()
         if not (median > 0 and grad > EXPLOSION_FACTOR * median and grad > self.normal_level):
             return None
+        log_sigma = self.window.log_robust_sigma()
+        if log_sigma is not None and math.log(grad / median) <= EXPLOSION_SIGMAS * log_sigma:
+            return None
         return emit(
             DOC,
             step,
@@ -140,7 +146,7 @@ class GradExplosion:
         decades = slope * (fit.n - 1)
         if decades < GROWTH_DECADES or r < GROWTH_FIT_R or grad < 10**GROWTH_DECADES * fit.first:
             return None
-        per_record = 10**slope
+        per_record = 10 ** min(slope, 300.0)  # a float's whole range in one line at most
         return emit(
             DOC,
             step,

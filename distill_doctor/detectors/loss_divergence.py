@@ -11,11 +11,12 @@ line, or a log of a handful of points):
 
 from __future__ import annotations
 
+import math
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -24,6 +25,10 @@ BASELINE_POINTS = 10  # the starting level: median of the first records
 WINDOW = 20  # records of the recent level; a median, so single spikes do not count
 # The recent level must exceed the start by 10%: KD losses wobble by a few percent early on.
 ABOVE_START = 0.10
+# And by more than the noise of two medians: per-batch losses of a small-batch run differ by
+# factors, and the median of 10 such values wanders by tens of percent. Standard errors of
+# ln(median) (1.25 sigma / sqrt(n) each) the rise must exceed:
+NOISE_SIGMAS = 3.0
 # And still be rising: the second half of the window above the first by 2%.
 MIN_RISE = 0.02
 # The level moves slowly: judging every 5th record finds the same episodes at a fifth of the cost.
@@ -64,6 +69,7 @@ class LossDivergence:
         self.seen = 0
         self.short_log: list[tuple[int | None, float, float | None]] = []  # step, loss, lr
         self.absurd_reported = False
+        self.start_log_sigma: float | None = None  # the spread of ln(loss) at the start
 
     def update(self, record: Record) -> list[Finding]:
         loss, step = finite(record, LOSS), step_of(record)
@@ -88,7 +94,7 @@ class LossDivergence:
         baseline = median(self.baseline_points)
         if level <= baseline:
             self.diverging = False  # back below the start: a new rise is a new episode
-        if level <= baseline * (1 + ABOVE_START):
+        if level <= baseline * (1 + ABOVE_START) or self._within_noise(level, baseline):
             return []
         if self.diverging or not self._rising():
             return []
@@ -135,7 +141,7 @@ class LossDivergence:
                 "loss (a cross-entropy is at most ~12, an MSE on standardised targets ~1). The "
                 "targets are unscaled, a term is summed instead of averaged, or the run "
                 "diverged at once.",
-                {"start_level": level, "points": len(self.baseline_points), "step": step},
+                {"start_level": plain(level), "points": len(self.baseline_points), "step": step},
             )
         ]
 
@@ -160,14 +166,29 @@ class LossDivergence:
                 f"in its last ({last / first - 1:+.0%}) from step {step} to {end_step}, "
                 f"{len(log)} points.",
                 {
-                    "start_level": first,
-                    "level": last,
+                    "start_level": plain(first),
+                    "level": plain(last),
                     "points": len(log),
                     "first_step": step,
                     "step": end_step,
                 },
             )
         ]
+
+    def _within_noise(self, level: float, baseline: float) -> bool:
+        """The spread is the larger of the window's and the start's: a few points give a
+        spread estimate that is itself noisy, and the start is the noisier end to miss."""
+        log_sigma = self.window.log_robust_sigma()
+        if log_sigma is None or baseline <= 0:
+            return False
+        if self.start_log_sigma is None:
+            start = RollingWindow(BASELINE_POINTS)
+            for value in self.baseline_points:
+                start.add(value)
+            self.start_log_sigma = start.log_robust_sigma() or 0.0
+        log_sigma = max(log_sigma, self.start_log_sigma)
+        error = 1.25 * log_sigma * math.sqrt(1 / len(self.baseline_points) + 1 / WINDOW)
+        return math.log(level / baseline) <= NOISE_SIGMAS * error
 
     def _rising(self) -> bool:
         recent = self.window.values()

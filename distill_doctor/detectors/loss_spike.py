@@ -5,11 +5,14 @@ Not Megatron's "10x the early max" rule: a KD loss starts high (20+) and falls b
 that rule would never fire on a KD run after its first steps. But the jump must matter at the
 run's own scale: once a run memorises its data its loss sits near 1e-4, and a batch at 1e-3 is
 +900% without being a problem, so a spike must also rise by a share of the starting loss.
-Spikes less than `WINDOW` records apart are one episode, restated with its count when it ends.
+A positive loss is also judged on a log scale: per-batch losses of a small-batch run differ by
+factors, and a jump must stand out of that spread too. Spikes less than `WINDOW` records apart
+are one episode, restated with its count when it ends.
 """
 
 from __future__ import annotations
 
+import math
 from statistics import median as median_of
 
 from distill_doctor.detectors.base import RunFacts
@@ -85,6 +88,9 @@ class LossSpike:
         # The spread costs two more quantiles: only worth it for a value already 20% up.
         sigma = self.window.robust_sigma()
         if jump <= SPIKE_SIGMAS * sigma:
+            return None
+        log_sigma = self.window.log_robust_sigma() if median > 0 else None
+        if log_sigma is not None and math.log(loss / median) <= SPIKE_SIGMAS * log_sigma:
             return None
         z = jump / sigma if sigma > 0 else float("inf")
         return emit(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from distill_doctor import records as R
 from distill_doctor.detectors import DetectorSuite, RunFacts
+from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.findings import Finding
 from distill_doctor.postmortem.formats import detect, expand
 from distill_doctor.postmortem.merge import merge_by_step
@@ -42,9 +43,15 @@ class Analysis:
     # Facts the logs stated (a `[Scheduler] Optimizer steps:` line, trainer_state max_steps).
     logged_facts: dict[str, int] = field(default_factory=dict)
     curves: Curves = field(default_factory=Curves)
+    # Points per series (key -> records that carry it): what the checks could judge.
+    series: dict[str, int] = field(default_factory=dict)
+    facts: RunFacts | None = None
 
     def observe(self, record: dict[str, object]) -> None:
         self.records += 1
+        series = self.series
+        for key in record:
+            series[key] = series.get(key, 0) + 1
         if not _FACT_KEYS.issuperset(record):
             self.metric_records += 1
         step = record.get(R.STEP)
@@ -85,7 +92,7 @@ def analyze(
     format_in: str | None = None,
 ) -> Analysis:
     sources, records = open_sources(paths, options or ParseOptions(), format_in)
-    analysis = Analysis(sources)
+    analysis = Analysis(sources, facts=facts)
     suite = DetectorSuite(facts)
     for record in records:
         logged = record.pop(FINDING_KEY, None)
@@ -95,16 +102,25 @@ def analyze(
         analysis.observe(record)
         analysis.findings.extend(suite.update(record))
     analysis.findings.extend(suite.finish())
-    analysis.findings = _unique(analysis.findings)
+    # One finding per (id, step), its latest statement: a log's own finding and the replayed
+    # detector's agree, and an episode restated at its end carries its totals.
+    analysis.findings = _one_story(latest_per_episode(analysis.findings))
     return analysis
 
 
-def _unique(findings: list[Finding]) -> list[Finding]:
-    """One finding per (id, step): a log's own finding and the replayed detector's agree."""
-    seen: set[tuple[str, int | None]] = set()
-    kept = []
-    for finding in findings:
-        if (finding.id, finding.step) not in seen:
-            seen.add((finding.id, finding.step))
-            kept.append(finding)
-    return kept
+def _one_story(findings: list[Finding]) -> list[Finding]:
+    """An eval-loss rise inside an overfitting episode is that episode, not a second one."""
+    episodes = [
+        (f.evidence.get("best_step"), f.evidence.get("step"))
+        for f in findings
+        if f.id == "overfitting"
+    ]
+
+    def inside(finding: Finding) -> bool:
+        step = finding.step
+        return step is not None and any(
+            isinstance(first, int) and isinstance(last, int) and first < step <= last
+            for first, last in episodes
+        )
+
+    return [f for f in findings if not (f.id == "eval-regression" and inside(f))]
