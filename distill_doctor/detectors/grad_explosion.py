@@ -5,8 +5,9 @@ so a run broken from its first line, or a log of a handful of points, is judged 
 A jump only counts when it also tops the highest level the run has had as normal (once a run
 memorises its data the norm falls by orders of magnitude, and a batch at 10x that tiny median
 is no explosion) and stands out of the window's own spread on a log scale (per-batch norms of
-a small-batch run differ by factors; 10x is then noise, not an event). Jumps less than `WINDOW` records apart are one episode, reported once and
-restated with its count and worst value when it ends.
+a small-batch run differ by factors; 10x is then noise, not an event). Jumps less than
+`WINDOW` records apart are one episode, reported once and restated with its count and worst
+value when it ends.
 
 Non-finite gradient norms are `grad-nonfinite`'s.
 """

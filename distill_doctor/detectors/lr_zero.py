@@ -139,11 +139,12 @@ class DecayFit:
         self.sx = self.sy = self.sxx = self.sxy = 0.0
 
     def add(self, step: int, lr: float) -> None:
+        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
         self.n += 1
-        self.sx += step
+        self.sx += x
         self.sy += lr
-        self.sxx += step * step
-        self.sxy += step * lr
+        self.sxx += x * x
+        self.sxy += x * lr
 
     def zero_at(self) -> float:
         """The step where the fitted line reaches 0; -inf without a falling line."""

@@ -13,8 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from distill_doctor import records as R
-from distill_doctor.detectors import grad_explosion, loss_divergence, loss_flat, loss_spike
-from distill_doctor.detectors import overfitting, perplexity_overflow, throughput_drop
+from distill_doctor.detectors import (
+    grad_explosion,
+    loss_divergence,
+    loss_flat,
+    loss_spike,
+    overfitting,
+    perplexity_overflow,
+    throughput_drop,
+)
 from distill_doctor.detectors.base import RunFacts
 
 ANY_METRIC = "*"  # a check that reads whatever series the log has
