@@ -46,6 +46,7 @@ SHORT_LOG = 2 * WINDOW_BUCKETS
 SHORT_MIN_POINTS = 5
 # "Never improves": nothing after the first fifth is 2% below its mean.
 SHORT_MIN_GAIN = 0.02
+SHORT_RISE = 0.10  # a last fifth 10% above the first is a rise, not a plateau
 
 DOC = register(
     RuleDoc(
@@ -216,6 +217,8 @@ class LossFlat:
         end = sum(v for _, v, _ in log[-fifth:]) / fifth
         if start <= 0 or min(v for _, v, _ in tail) < start * (1 - SHORT_MIN_GAIN):
             return []
+        if end > start * (1 + SHORT_RISE):
+            return []  # not flat but rising: loss-divergence's
         if _warming_up(head[0][2], log[-1][2]):
             return []
         first_step, last_step = log[0][0], log[-1][0]
