@@ -52,17 +52,44 @@ DETECTORS: list[type] = [
 ]
 
 
+# Record shapes (key tuples) whose detector lists are remembered: a log has a handful.
+MAX_SHAPES = 1024
+
+
+def _watches(detector: Detector, keys: tuple[str, ...]) -> bool:
+    """Whether a record with these keys can matter to the detector (see `Detector.WATCHES`)."""
+    patterns = getattr(detector, "WATCHES", None)
+    if patterns is None:
+        return True
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if any(key.startswith(pattern[:-1]) for key in keys):
+                return True
+        elif pattern in keys:
+            return True
+    return False
+
+
 class DetectorSuite:
-    """One instance of every detector, fed the same records."""
+    """One instance of every detector, fed the same records. A record goes only to the
+    detectors that watch one of its keys: a train record never wakes the eval detectors."""
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.detectors: list[Detector] = [cls(facts) for cls in DETECTORS]
-        # Bound once: update() runs per record, and most calls find nothing.
-        self._updates = [detector.update for detector in self.detectors]
+        # Per record shape, the bound updates to call: decided once per shape, not per record.
+        self._by_shape: dict[tuple[str, ...], list] = {}
+
+    def _updates(self, shape: tuple[str, ...]) -> list:
+        updates = [d.update for d in self.detectors if _watches(d, shape)]
+        if len(self._by_shape) < MAX_SHAPES:
+            self._by_shape[shape] = updates
+        return updates
 
     def update(self, record: Record) -> list[Finding]:
+        shape = tuple(record)
+        updates = self._by_shape.get(shape) or self._updates(shape)
         findings: list[Finding] = []
-        for update in self._updates:
+        for update in updates:
             found = update(record)
             if found:
                 findings.extend(found)

@@ -46,6 +46,7 @@ DOC = register(
 
 class EvalRegression:
     DOC = DOC
+    WATCHES = (EVAL_LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.best: float = math.inf

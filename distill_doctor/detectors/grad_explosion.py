@@ -90,6 +90,7 @@ class LogLinearFit:
 
 class GradExplosion:
     DOC = DOC
+    WATCHES = (GRAD_NORM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.window = RollingWindow(WINDOW)
@@ -104,10 +105,12 @@ class GradExplosion:
         step = step_of(record)
         if grad > 0:
             self.fit.add(grad)
-        finding = self._jump(grad, step) or self._growth(grad, step) or self._absurd(grad, step)
+        median = self.window.median() if len(self.window) >= MIN_POINTS else None
+        finding = self._jump(grad, step, median) if median is not None else None
+        finding = finding or self._growth(grad, step) or self._absurd(grad, step)
         self.window.add(grad)
-        if len(self.window) >= MIN_POINTS:
-            self.normal_level = max(self.normal_level, self.window.median())
+        if median is not None and median > self.normal_level:
+            self.normal_level = median
         if finding is None:
             return self.episodes.quiet() if self.episodes.open is not None else []
         if self.episodes.hit(step, grad) is not None:
@@ -117,10 +120,7 @@ class GradExplosion:
     def finish(self) -> list[Finding]:
         return self.episodes.close()
 
-    def _jump(self, grad: float, step: int | None) -> Finding | None:
-        if len(self.window) < MIN_POINTS:
-            return None
-        median = self.window.median()
+    def _jump(self, grad: float, step: int | None, median: float) -> Finding | None:
         if not (median > 0 and grad > EXPLOSION_FACTOR * median and grad > self.normal_level):
             return None
         log_sigma = self.window.log_robust_sigma()
@@ -141,11 +141,10 @@ class GradExplosion:
 
     def _growth(self, grad: float, step: int | None) -> Finding | None:
         fit = self.fit
-        if fit.n < GROWTH_POINTS or grad <= 0:
+        if fit.n < GROWTH_POINTS or grad < 10**GROWTH_DECADES * fit.first or grad <= 0:
             return None
         slope, r = fit.slope_and_r()
-        decades = slope * (fit.n - 1)
-        if decades < GROWTH_DECADES or r < GROWTH_FIT_R or grad < 10**GROWTH_DECADES * fit.first:
+        if slope * (fit.n - 1) < GROWTH_DECADES or r < GROWTH_FIT_R:
             return None
         per_record = 10 ** min(slope, 300.0)  # a float's whole range in one line at most
         return emit(
@@ -163,7 +162,7 @@ class GradExplosion:
         )
 
     def _absurd(self, grad: float, step: int | None) -> Finding | None:
-        if len(self.window) + 1 < ABSURD_POINTS:
+        if grad < ABSURD_GRAD_NORM or len(self.window) + 1 < ABSURD_POINTS:
             return None
         level = min(self.window.median(), grad)
         if level < ABSURD_GRAD_NORM:

@@ -48,6 +48,7 @@ DOC = register(
 
 class GradNonfinite:
     DOC = DOC
+    WATCHES = (GRAD_NORM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.records = 0  # records with a grad_norm

@@ -39,6 +39,7 @@ DOC = register(
 
 class GradVanishing:
     DOC = DOC
+    WATCHES = (GRAD_NORM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.window = RollingWindow(WINDOW)

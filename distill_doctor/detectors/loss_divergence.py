@@ -60,6 +60,7 @@ DOC = register(
 
 class LossDivergence:
     DOC = DOC
+    WATCHES = (LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.baseline_points: list[float] = []

@@ -75,6 +75,7 @@ class Bucket(NamedTuple):
 
 class LossFlat:
     DOC = DOC
+    WATCHES = (LOSS, LR, PLANNED_STEPS)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.width = 1  # records per bucket

@@ -54,6 +54,7 @@ DOC = register(
 
 class LossSpike:
     DOC = DOC
+    WATCHES = (LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.window = RollingWindow(WINDOW)

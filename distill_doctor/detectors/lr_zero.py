@@ -54,6 +54,7 @@ DOC = register(
 
 class LrZero:
     DOC = DOC
+    WATCHES = (LR, PLANNED_STEPS, WARNING)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.planned = facts.planned_steps if facts else None

@@ -9,6 +9,8 @@ no overfitting (the run diverges, or the data changed) and is left to the loss d
 from __future__ import annotations
 
 import math
+from collections import deque
+from statistics import median
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
@@ -17,10 +19,18 @@ from distill_doctor.records import EVAL_LOSS, LOSS, Record
 from distill_doctor.registry import RuleDoc, register
 
 MIN_EVALS = 5  # fewer evaluations show no trend
-# 10% above the best, and the evaluation before already 2% above it: eval noise is ~1%, and
-# one bad evaluation is no trend.
+# The eval loss is judged by the median of its last 3 values, against the lowest such median:
+# the best single evaluation is a low outlier of the eval noise, and one bad evaluation is no
+# trend. The smoothed eval loss must be 10% above its best, and by more than 4 sigmas of the
+# evaluation-to-evaluation noise (a small eval set is noisy).
+SMOOTH = 3
 MIN_RISE = 0.10
-TREND_RISE = 0.02
+NOISE_SIGMAS = 4.0
+# The noise is read from second differences of ln(eval_loss), which a steady trend (falling
+# early, climbing while overfitting) leaves at 0: the median of the last 9, for white noise
+# of sigma, is 0.6745 x sqrt(6) sigma.
+NOISE_POINTS = 9
+MEDIAN_ABS_TO_SIGMA = 0.6745 * math.sqrt(6)
 # The training loss (mean over the records since the previous evaluation) 5% below its level
 # at the best evaluation: it is still learning the training data.
 MIN_TRAIN_DROP = 0.05
@@ -45,18 +55,22 @@ DOC = register(
 
 class Overfitting:
     DOC = DOC
+    WATCHES = (LOSS, EVAL_LOSS)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.train_sum, self.train_count = 0.0, 0  # train losses since the previous eval
         self.train_level: float | None = None  # their mean at the latest evaluation
         self.evals = 0
-        self.best = math.inf
-        self.best_step: int | None = None
-        self.train_at_best: float | None = None
-        self.previous: float | None = None
-        self.worst_since_best = -math.inf
+        self.recent: deque[float] = deque(maxlen=SMOOTH)
+        self.logs: deque[float] = deque(maxlen=3)  # ln(eval_loss) of the last evaluations
+        self.second_diffs: deque[float] = deque(maxlen=NOISE_POINTS)
+        # The lowest evaluation so far: (value, step, train level then): the checkpoint.
+        self.best: tuple[float, int | None, float | None] = (math.inf, None, None)
+        self.smoothed_best = math.inf
+        self.anchor = self.best  # the best evaluation when the smoothed best was reached
         self.reported: Finding | None = None  # the open episode's first statement
         self.latest: tuple[float, int | None, float | None] = (math.inf, None, None)
+        self.peak = self.latest  # the highest evaluation of the open episode
 
     def update(self, record: Record) -> list[Finding]:
         loss = finite(record, LOSS)
@@ -70,47 +84,61 @@ class Overfitting:
             self.train_level = self.train_sum / self.train_count
             self.train_sum, self.train_count = 0.0, 0
         self.evals += 1
-        previous, self.previous = self.previous, value
         step = step_of(record)
-        if value < self.best:
-            ended = self._restate() if self.reported else []
-            self.best, self.best_step, self.train_at_best = value, step, self.train_level
-            self.worst_since_best, self.reported = -math.inf, None
-            return ended
-        self.worst_since_best = max(self.worst_since_best, value)
+        if value > 0:
+            self.logs.append(math.log(value))
+            if len(self.logs) == 3:
+                a, b, c = self.logs
+                self.second_diffs.append(abs(c - 2 * b + a))
+        self.recent.append(value)
         self.latest = (value, step, self.train_level)
-        if self.reported is not None or not self._overfitting(value, previous):
+        if value < self.best[0]:
+            self.best = self.latest
+        if len(self.recent) < SMOOTH:
             return []
-        self.reported = self._finding(value, step, self.train_level)
+        smoothed = median(self.recent)
+        if smoothed < self.smoothed_best:
+            ended = self._restate() if self.reported else []
+            self.smoothed_best, self.anchor, self.reported = smoothed, self.best, None
+            return ended
+        if self.reported is not None:
+            if value > self.peak[0]:
+                self.peak = self.latest
+            return []
+        if not self._overfitting(smoothed):
+            return []
+        self.peak = self.latest
+        self.reported = self._finding(*self.latest)
         return [self.reported]
 
     def finish(self) -> list[Finding]:
         return self._restate() if self.reported else []
 
-    def _overfitting(self, value: float, previous: float | None) -> bool:
-        if self.evals < MIN_EVALS or previous is None or self.best <= 0:
+    def _overfitting(self, smoothed: float) -> bool:
+        best = self.smoothed_best
+        if self.evals < MIN_EVALS or best <= 0 or smoothed < best * (1 + MIN_RISE):
             return False
-        if value < self.best * (1 + MIN_RISE) or previous < self.best * (1 + TREND_RISE):
+        sigma = median(self.second_diffs) / MEDIAN_ABS_TO_SIGMA if self.second_diffs else 0.0
+        if math.log(smoothed / best) < NOISE_SIGMAS * sigma:
             return False
-        train, at_best = self.train_level, self.train_at_best
+        train, at_best = self.train_level, self.anchor[2]
         return train is not None and at_best is not None and train < at_best * (1 - MIN_TRAIN_DROP)
 
     def _finding(self, value: float, step: int | None, train: float | None) -> Finding:
-        rise = value / self.best - 1
-        at_best = self.train_at_best
+        best, best_step, at_best = self.anchor
+        rise = value / best - 1
         return emit(
             DOC,
-            self.best_step,
-            f"Overfitting after step {self.best_step}: eval_loss rose {rise:.0%} from its best "
-            f"{self.best:.4g} to {value:.4g} at step {step} while the train loss fell "
-            f"{at_best:.4g} -> {train:.4g}. Keep the checkpoint of step {self.best_step}.",
+            best_step,
+            f"Overfitting after step {best_step}: eval_loss rose {rise:.0%} from its best "
+            f"{best:.4g} to {value:.4g} at step {step} while the train loss fell "
+            f"{at_best:.4g} -> {train:.4g}. Keep the checkpoint of step {best_step}.",
             {
-                "best_step": self.best_step,
-                "best_eval_loss": self.best,
+                "best_step": best_step,
+                "best_eval_loss": best,
                 "eval_loss": value,
                 "step": step,
                 "rise": round(rise, 4),
-                "worst_eval_loss": self.worst_since_best,
                 "train_loss_at_best": at_best,
                 "train_loss": train,
                 "evaluations": self.evals,
@@ -118,5 +146,5 @@ class Overfitting:
         )
 
     def _restate(self) -> list[Finding]:
-        """The episode's last statement: the latest evaluation and the training loss now."""
-        return [self._finding(*self.latest)]
+        """The episode's last statement: how far the eval loss rose (its highest evaluation)."""
+        return [self._finding(*self.peak)]

@@ -39,6 +39,7 @@ DOC = register(
 
 class ParamsFrozen:
     DOC = DOC
+    WATCHES = (CHECKSUM, LR)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.previous: tuple[int, float] | None = None  # (step, checksum)

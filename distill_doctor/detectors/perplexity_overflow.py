@@ -37,6 +37,7 @@ NEAR_KEYS = TOTAL_KEYS + CE_KEYS
 # far above it (a KD loss summed over tokens, 2242; a regression loss, 3e8) is no CE, and no
 # exp() of it is a perplexity.
 MAX_CE_LIKE = 40.0
+MAX_SHAPES = 256  # record shapes remembered (a log has a handful; junk cannot grow it)
 
 DOC = register(
     RuleDoc(
@@ -66,19 +67,34 @@ def _is_loss_key(key: str) -> bool:
 
 class PerplexityOverflow:
     DOC = DOC
+    WATCHES = (LOSS, LOSS_PREFIX + "*", EVAL_PREFIX + "*", *PPL_KEYS)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.latest: dict[str, float] = {}  # one entry per loss key: bounded by the schema
         self.reported: set[str] = set()  # ppl keys inside a reported episode
+        # Record shape -> (its loss keys, its ppl keys): found once per shape, not per record.
+        self.shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def _keys(self, record: Record) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        shape = tuple(record)
+        keys = self.shapes.get(shape)
+        if keys is None:
+            keys = (
+                tuple(k for k in shape if _is_loss_key(k)),
+                tuple(k for k in PPL_KEYS if k in record),
+            )
+            if len(self.shapes) < MAX_SHAPES:
+                self.shapes[shape] = keys
+        return keys
 
     def update(self, record: Record) -> list[Finding]:
         findings = []
-        for key, raw in record.items():
-            if _is_loss_key(key):
-                value = number(raw)
-                if value is not None and math.isfinite(value):
-                    self.latest[key] = value
-        for key in PPL_KEYS:
+        loss_keys, ppl_keys = self._keys(record)
+        for key in loss_keys:
+            value = number(record[key])
+            if value is not None and math.isfinite(value):
+                self.latest[key] = value
+        for key in ppl_keys:
             ppl = number(record.get(key))
             if ppl is not None and not math.isnan(ppl) and ppl > 0:
                 finding = self._judge(key, ppl, step_of(record))

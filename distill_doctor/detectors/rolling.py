@@ -40,7 +40,10 @@ class RollingWindow:
         return self._sorted[low] * (1 - weight) + self._sorted[high] * weight
 
     def median(self) -> float:
-        return self.quantile(0.5)
+        ordered = self._sorted
+        n = len(ordered)
+        mid = n >> 1
+        return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
 
     def robust_sigma(self) -> float:
         """Spread of the window's noise (IQR-based), ignoring the outliers it may hold."""

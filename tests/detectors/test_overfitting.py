@@ -33,17 +33,28 @@ def test_rise_with_a_rising_train_loss_is_not_overfitting():
 
 
 def test_needs_five_evaluations_and_a_trend():
-    few = evals_and_train([2.0, 1.5, 1.8, 2.2][: MIN_EVALS - 1], [2.0, 1.5, 1.2, 1.0])
+    few = evals_and_train([2.0, 1.9, 2.2, 2.6][: MIN_EVALS - 1], [2.0, 1.5, 1.2, 1.0])
     assert run_one(Overfitting, few) == []
-    one_bad_eval = evals_and_train([3.0, 2.5, 2.0, 1.9, 2.3, 1.8], [3, 2.5, 2, 1.5, 1.2, 1.0])
+    one_bad_eval = evals_and_train([2.0, 1.9, 1.85, 1.8, 2.3, 1.78], [3, 2.5, 2, 1.5, 1.2, 1.0])
     assert run_one(Overfitting, one_bad_eval) == []
 
 
+def test_noisy_evaluations_of_a_healthy_run_are_not_overfitting():
+    # A small eval set: +-5% per evaluation around a loss that falls with the train loss.
+    import random
+
+    rng = random.Random(4)
+    values = [2.0 / (1 + i / 20) * (1 + rng.gauss(0, 0.05)) for i in range(150)]
+    train = [1.9 / (1 + i / 20) for i in range(150)]
+    assert run_one(Overfitting, evals_and_train(values, train)) == []
+
+
 def test_a_new_best_ends_the_episode_and_a_later_one_is_new():
-    values = [3.0, 2.0, 1.5, 1.7, 1.9, 2.0, 1.2, 1.4, 1.5, 1.6]
-    train = [3.0, 2.0, 1.5, 1.2, 1.0, 0.8, 0.7, 0.5, 0.3, 0.2]
+    values = [3.0, 2.0, 1.5, 1.5, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 1.0, 0.9, 0.9, 0.9]
+    values += [1.0, 1.1, 1.2, 1.3]
+    train = [3.0 - 0.15 * i for i in range(len(values))]
     findings = run_one(Overfitting, evals_and_train(values, train))
-    assert [f.step for f in findings] == [300, 700]
+    assert [f.step for f in findings] == [300, 1200]
     assert findings[0].evidence["eval_loss"] == 2.0  # its last statement, before the new best
 
 
