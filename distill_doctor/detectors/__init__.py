@@ -85,8 +85,9 @@ class DetectorSuite:
             self._by_shape[shape] = updates
         return updates
 
-    def update(self, record: Record) -> list[Finding]:
-        shape = tuple(record)
+    def update(self, record: Record, shape: tuple[str, ...] | None = None) -> list[Finding]:
+        """Findings of this record; `shape` is tuple(record) when the caller has it."""
+        shape = shape or tuple(record)
         updates = self._by_shape.get(shape) or self._updates(shape)
         findings: list[Finding] = []
         for update in updates:

@@ -97,6 +97,7 @@ class GradExplosion:
         self.normal_level = 0.0  # the highest running median: the run's normal at its peak
         self.fit = LogLinearFit()
         self.episodes = Episodes(WINDOW)
+        self.records = 0
 
     def update(self, record: Record) -> list[Finding]:
         grad = finite(record, GRAD_NORM)
@@ -105,10 +106,20 @@ class GradExplosion:
         step = step_of(record)
         if grad > 0:
             self.fit.add(grad)
-        median = self.window.median() if len(self.window) >= MIN_POINTS else None
-        finding = self._jump(grad, step, median) if median is not None else None
-        finding = finding or self._growth(grad, step) or self._absurd(grad, step)
-        self.window.add(grad)
+        window = self.window
+        full = len(window) >= MIN_POINTS
+        # A jump needs grad > 10x the median, so > 10x the window's lowest value: the median
+        # is taken only then, and every few records for the normal level.
+        self.records += 1
+        candidate = full and grad > EXPLOSION_FACTOR * window.lowest()
+        median = window.median() if candidate or (full and self.records % 8 == 0) else None
+        finding = self._jump(grad, step, median) if candidate and median is not None else None
+        # The growth and absurd rules need a norm 100x the first or 1e6: tested inline first.
+        if finding is None and grad >= self.fit.first * 10**GROWTH_DECADES:
+            finding = self._growth(grad, step)
+        if finding is None and grad >= ABSURD_GRAD_NORM:
+            finding = self._absurd(grad, step)
+        window.add(grad)
         if median is not None and median > self.normal_level:
             self.normal_level = median
         if finding is None:

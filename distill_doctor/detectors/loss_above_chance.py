@@ -59,9 +59,10 @@ class LossAboveChance:
     def update(self, record: Record) -> list[Finding]:
         if self.done:
             return []
-        vocab = finite(record, VOCAB_SIZE)
-        if vocab:
-            self.vocab = int(vocab)
+        if VOCAB_SIZE in record:  # rare: test before paying for the conversion
+            vocab = finite(record, VOCAB_SIZE)
+            if vocab:
+                self.vocab = int(vocab)
         if not self.has_components:
             shape = tuple(record)  # a log repeats a few shapes: look at each shape once
             if shape not in self.plain_shapes:
@@ -84,8 +85,10 @@ class LossAboveChance:
         return []
 
     def _collect(self, record: Record, key: str, start: list[float]) -> None:
+        if len(start) >= START_POINTS:
+            return
         value = finite(record, key)
-        if value is None or len(start) >= START_POINTS:
+        if value is None:
             return
         if not start:
             self.first_steps[key] = step_of(record)

@@ -89,9 +89,10 @@ class LossFlat:
         self.short_log: list[tuple[int, float, float | None]] = []  # step, loss, lr
 
     def update(self, record: Record) -> list[Finding]:
-        planned = finite(record, PLANNED_STEPS)
-        if planned:
-            self.planned = int(planned)
+        if PLANNED_STEPS in record:  # rare: test before paying for the conversion
+            planned = finite(record, PLANNED_STEPS)
+            if planned:
+                self.planned = int(planned)
         lr = finite(record, LR)
         if lr is not None:
             self.lr = lr

@@ -82,7 +82,13 @@ class LossSpike:
         return self.episodes.close()
 
     def _judge(self, loss: float, step: int | None) -> Finding | None:
-        median = self.window.median()
+        window = self.window
+        lowest = window.lowest()
+        # A spike is 20% above the median, so 20% above the lowest value (for a positive
+        # loss): the median is taken only for the few records past that cheaper bar.
+        if lowest > 0 and loss <= lowest * (1 + MIN_RELATIVE_JUMP):
+            return None
+        median = window.median()
         jump = loss - median
         if jump <= MIN_RELATIVE_JUMP * abs(median) or jump <= self.min_jump:
             return None

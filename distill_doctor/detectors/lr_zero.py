@@ -69,12 +69,14 @@ class LrZero:
         self.decay = DecayFit()  # the positive LRs since the peak
 
     def update(self, record: Record) -> list[Finding]:
-        planned = finite(record, PLANNED_STEPS)
-        if planned:
-            self.planned = int(planned)
-        warning = record.get(WARNING)
-        if isinstance(warning, str) and SKIPPED_STEPS_WARNING.search(warning):
-            self.skipped_steps_warned = True
+        if PLANNED_STEPS in record:  # rare: test before paying for the conversion
+            planned = finite(record, PLANNED_STEPS)
+            if planned:
+                self.planned = int(planned)
+        if WARNING in record:
+            warning = record[WARNING]
+            if isinstance(warning, str) and SKIPPED_STEPS_WARNING.search(warning):
+                self.skipped_steps_warned = True
         lr, step = finite(record, LR), step_of(record)
         if lr is None or step is None:
             return []

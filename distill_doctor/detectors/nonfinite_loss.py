@@ -80,7 +80,10 @@ def _nonfinite_field(record: Record) -> tuple[str, float] | None:
 
 
 def _clamped_loss(record: Record) -> tuple[str, float] | None:
-    loss, grad_norm = number(record.get(LOSS)), number(record.get(GRAD_NORM))
+    raw = record.get(LOSS)
+    if raw is None or (type(raw) is float and raw != 0.0):
+        return None  # the usual case, decided without conversions
+    loss, grad_norm = number(raw), number(record.get(GRAD_NORM))
     if loss == 0.0 and grad_norm is not None and not math.isfinite(grad_norm):
         return GRAD_NORM, grad_norm
     return None

@@ -39,6 +39,12 @@ class RollingWindow:
         weight = position - low
         return self._sorted[low] * (1 - weight) + self._sorted[high] * weight
 
+    def lowest(self) -> float:
+        return self._sorted[0]
+
+    def highest(self) -> float:
+        return self._sorted[-1]
+
     def median(self) -> float:
         ordered = self._sorted
         n = len(ordered)

@@ -25,6 +25,9 @@ _FACT_KEYS = frozenset(
 )
 
 
+MAX_SHAPES = 4096
+
+
 @dataclass
 class Source:
     path: Path
@@ -43,25 +46,50 @@ class Analysis:
     # Facts the logs stated (a `[Scheduler] Optimizer steps:` line, trainer_state max_steps).
     logged_facts: dict[str, int] = field(default_factory=dict)
     curves: Curves = field(default_factory=Curves)
-    # Points per series (key -> records that carry it): what the checks could judge.
-    series: dict[str, int] = field(default_factory=dict)
     facts: RunFacts | None = None
+    # Record shape (its keys) -> [records of that shape, has a metric, its fact keys]: a log
+    # repeats a handful of shapes, so a record costs a lookup, not a pass over its keys.
+    shapes: dict[tuple[str, ...], list] = field(default_factory=dict)
+    # Keys of records past MAX_SHAPES shapes (junk), counted one by one.
+    other_keys: dict[str, int] = field(default_factory=dict)
 
-    def observe(self, record: dict[str, object]) -> None:
+    @property
+    def series(self) -> dict[str, int]:
+        """Points per series (key -> records that carry it): what the checks could judge."""
+        counts = dict(self.other_keys)
+        for shape, (count, _, _) in self.shapes.items():
+            for key in shape:
+                counts[key] = counts.get(key, 0) + count
+        return counts
+
+    def observe(self, record: dict[str, object], shape: tuple[str, ...] | None = None) -> None:
         self.records += 1
-        series = self.series
-        for key in record:
-            series[key] = series.get(key, 0) + 1
-        if not _FACT_KEYS.issuperset(record):
+        shape = shape or tuple(record)
+        info = self.shapes.get(shape) or self._new_shape(shape)
+        info[0] += 1
+        if info[1]:
             self.metric_records += 1
         step = record.get(R.STEP)
-        if isinstance(step, int):
-            self.last_step = step if self.last_step is None else max(self.last_step, step)
-        for key in (R.PLANNED_STEPS, R.SCHEDULER_STEPS):
+        if type(step) is int and (self.last_step is None or step > self.last_step):
+            self.last_step = step
+        for key in info[2]:
             value = record.get(key)
             if isinstance(value, int):
                 self.logged_facts[key] = value
         self.curves.add(record)
+
+    def _new_shape(self, shape: tuple[str, ...]) -> list:
+        info = [
+            0,
+            not _FACT_KEYS.issuperset(shape),
+            tuple(k for k in (R.PLANNED_STEPS, R.SCHEDULER_STEPS) if k in shape),
+        ]
+        if len(self.shapes) < MAX_SHAPES:
+            self.shapes[shape] = info
+        else:
+            for key in shape:
+                self.other_keys[key] = self.other_keys.get(key, 0) + 1
+        return info
 
 
 def _counted(records: Iterator[dict[str, object]], source: Source) -> Iterator[dict[str, object]]:
@@ -99,8 +127,11 @@ def analyze(
         if isinstance(logged, dict):
             analysis.findings.append(Finding.from_dict(logged))
             continue
-        analysis.observe(record)
-        analysis.findings.extend(suite.update(record))
+        shape = tuple(record)  # shared: both look their work up by the record's keys
+        analysis.observe(record, shape)
+        found = suite.update(record, shape)
+        if found:
+            analysis.findings.extend(found)
     analysis.findings.extend(suite.finish())
     # One finding per (id, step), its latest statement: a log's own finding and the replayed
     # detector's agree, and an episode restated at its end carries its totals.
