@@ -39,7 +39,9 @@ DOC = register(
 
 class ParamsFrozen:
     DOC = DOC
-    WATCHES = (CHECKSUM, LR)
+    # The peak LR is read from the records that carry a checksum: a log without checksums
+    # (most logs of other tools) never wakes this detector.
+    WATCHES = (CHECKSUM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.previous: tuple[int, float] | None = None  # (step, checksum)
