@@ -1,8 +1,8 @@
 """The detector path of `doctor postmortem` on a 1,000,000-record JSONL log (issue 8).
 
-Generates a healthy HF-style JSON-lines log (loss, learning_rate, grad_norm, epoch per step, an
-eval every 1,000 steps; loss (a power law) and grad norm decaying with per-batch noise), then, in fresh
-processes, times on the same file:
+Generates a healthy HF-style JSON-lines log (loss, learning_rate, grad_norm, epoch per step,
+an eval every 1,000 steps; loss (a power law) and grad norm decaying with per-batch noise),
+then, in fresh processes, times on the same file:
   - parse only: the jsonl parser's records, consumed and dropped (the floor of any analysis);
   - `analyze`: parse + merge + DetectorSuite + the analysis (series, curves), no rendering;
 and prints both, the detector path (their difference), records per second, the findings (a
