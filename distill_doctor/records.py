@@ -18,12 +18,16 @@ Keys (use these names, not synonyms; parsers map their formats onto them):
     ppl             a perplexity the training log reports (to check how it was computed)
     steps_per_s     optimizer steps per second;  tokens_per_s  tokens per second
     mem_used_bytes / mem_total_bytes   device memory in use / capacity
+    mem_allocated_bytes  tensors allocated by torch on the GPU (the precise leak signal)
+    mem_rss_bytes   the process's resident memory (a CPU run's memory)
+    all_masked_batches  accumulated batches so far that had no valid label token
     loss_scale      the fp16 GradScaler scale
     valid_tokens    count of label tokens that are not ignored (-100) in the step
     planned_steps   the optimizer steps the run will take (from config or a log line)
     scheduler_steps the total steps the LR scheduler was told, when a log or config says
     vocab_size      the model's vocabulary size, when known (for loss-above-chance)
     warning         the text of a warning line the log printed at this step
+    device          where the run trains: "cpu", "cuda", "cuda:1", "mps" (a string)
 """
 
 from __future__ import annotations
@@ -47,9 +51,13 @@ STEPS_PER_S = "steps_per_s"
 TOKENS_PER_S = "tokens_per_s"
 MEM_USED = "mem_used_bytes"
 MEM_TOTAL = "mem_total_bytes"
+MEM_ALLOCATED = "mem_allocated_bytes"
+MEM_RSS = "mem_rss_bytes"
+ALL_MASKED_BATCHES = "all_masked_batches"
 LOSS_SCALE = "loss_scale"
 VALID_TOKENS = "valid_tokens"
 PLANNED_STEPS = "planned_steps"
 SCHEDULER_STEPS = "scheduler_steps"
 VOCAB_SIZE = "vocab_size"
 WARNING = "warning"
+DEVICE = "device"

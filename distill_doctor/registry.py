@@ -13,14 +13,14 @@ from typing import Literal
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Severity
 
-RuleKind = Literal["config", "stream"]
+RuleKind = Literal["config", "stream", "live"]
 FixAvailability = Literal["never", "sometimes", "always"]
 
 
 @dataclass(frozen=True)
 class RuleDoc:
     id: str  # kebab-case, never changes
-    code: str  # DD1xx config rules, DD2xx stream detectors
+    code: str  # DD1xx config rules, DD2xx stream detectors (DD24x: live-only checks)
     kind: RuleKind
     severity: Severity  # the default (worst usual) severity
     summary: str  # one line: what it detects
@@ -28,6 +28,9 @@ class RuleDoc:
     fix: str  # what to do
     fix_available: FixAvailability = "never"  # can `doctor check --fix` apply it?
     example: str = ""
+    # Config keys a config rule is about, most specific first: SARIF points a finding at the
+    # line of the first one its patch changes or the file sets.
+    keys: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -40,6 +43,7 @@ class RuleDoc:
             "fix": self.fix,
             "fix_available": self.fix_available,
             "example": self.example,
+            "keys": list(self.keys),
         }
 
 
@@ -61,6 +65,7 @@ def _load_all() -> None:
     # Importing the packages registers their docs; neither imports torch.
     import distill_doctor.detectors  # noqa: F401
     import distill_doctor.rules  # noqa: F401
+    import distill_doctor.watchdog.checks  # noqa: F401
 
 
 def all_docs() -> list[RuleDoc]:

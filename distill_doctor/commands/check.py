@@ -8,20 +8,17 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from distill_doctor.config.context import LoadedConfig, describe_context, load_context
-from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
 from distill_doctor.errors import InputError
-from distill_doctor.findings import Finding, has_errors
-from distill_doctor.registry import all_docs
-from distill_doctor.render.json import render_json
-from distill_doctor.render.sarif import render_sarif
-from distill_doctor.render.text import render_fix, render_text, summary_line, use_color
-from distill_doctor.rules import run_rules
-from distill_doctor.rules.base import CheckContext
+
+if TYPE_CHECKING:
+    from distill_doctor.config.context import LoadedConfig
+    from distill_doctor.config.fix import FixOutcome
+    from distill_doctor.findings import Finding
+    from distill_doctor.rules.base import CheckContext
 
 
 class OutputFormat(str, Enum):
@@ -36,25 +33,49 @@ class DialectName(str, Enum):
 
 
 def check(
-    config: Annotated[Path, typer.Argument(help="The training config (JSON) to check.")],
+    # hidden: help would print the argument's raw type (<path>); the docstring names it.
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", hidden=True)],
     format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json, sarif for CI.")
+        OutputFormat,
+        typer.Option(
+            "--format", "-f", metavar="text|json|sarif", help="text for people, json, sarif for CI."
+        ),
     ] = OutputFormat.text,
     gpu: Annotated[
-        str | None, typer.Option(help="GPU to budget for: a name (P100, T4, A100-80GB...) or GB.")
+        str | None,
+        typer.Option(
+            metavar="GPU", help="GPU to budget for: a name (P100, T4, A100-80GB...) or its GB."
+        ),
     ] = None,
     dialect: Annotated[
-        DialectName | None, typer.Option(help="Force the config dialect (default: detect).")
+        DialectName | None,
+        typer.Option(metavar="native|hf", help="Force the config dialect (default: detect)."),
     ] = None,
     train_samples: Annotated[
-        int | None, typer.Option(min=1, help="Examples in the training set (overrides the file).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Examples in the training set (overrides the file)."),
     ] = None,
     fix: Annotated[
         bool, typer.Option("--fix", help="Write a corrected config to --output.")
     ] = False,
-    output: Annotated[Path | None, typer.Option(help="Where --fix writes (never CONFIG).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(metavar="NEW.json", help="Where --fix writes (never CONFIG).")
+    ] = None,
 ) -> None:
-    """Lint a training config: scheduler steps, warmup, KD temperature, memory, precision..."""
+    """Lint a training config before any GPU time is spent.
+
+    CONFIG is a JSON training config: the bundled trainer's or Hugging Face TrainingArguments.
+    Scheduler steps, warmup, KD temperature, memory, precision, eval cadence: each finding
+    has an id, a severity, its evidence and a fix.
+
+    Exit 0: no error finding; 1: error findings; 2: bad input.
+    """
+    # Imported here, not at the top: every `doctor` command imports this module to build the
+    # CLI, and the other commands should not pay for the config schema and the rules.
+    from distill_doctor.config.context import describe_context, load_context
+    from distill_doctor.findings import has_errors
+    from distill_doctor.rules import run_rules
+
     if fix != (output is not None):
         raise InputError(
             "--fix and --output go together: `doctor check CONFIG --fix --output "
@@ -78,6 +99,10 @@ def fix_and_recheck(
     options: dict[str, Any],
 ) -> FixOutcome:
     """Write the corrected config, then check it exactly as `doctor check NEW.json` would."""
+    from distill_doctor.config.context import load_context
+    from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
+    from distill_doctor.rules import run_rules
+
     result = apply_fixes(findings, ctx, loaded)
     write_fixed(result, output, loaded.path)
     fixed_ctx, _ = load_context(output, dialect=loaded.dialect, **options)
@@ -91,10 +116,22 @@ def render(
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
+    from distill_doctor.registry import all_docs
+    from distill_doctor.render.json import render_json
+    from distill_doctor.render.sarif import render_sarif
+    from distill_doctor.render.text import (
+        render_fix,
+        render_text,
+        summary_line,
+        terminal_width,
+        use_color,
+    )
+
     if format is OutputFormat.sarif:
-        lines = {f.id: loaded.line_of(next(iter(f.patch))) for f in findings if f.patch}
+        docs = all_docs()
+        lines = key_lines(findings, {doc.id: doc.keys for doc in docs}, loaded)
         uri = loaded.path.as_posix()
-        return render_sarif(findings, docs=all_docs(), artifact_uri=uri, lines=lines) + "\n"
+        return render_sarif(findings, docs=docs, artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
         extra: dict[str, Any] = {
             "config": str(loaded.path),
@@ -105,13 +142,31 @@ def render(
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
-    report = render_text(findings, title=str(loaded.path), notes=ctx_lines, color=use_color())
+    width = terminal_width()
+    report = render_text(
+        findings, title=str(loaded.path), notes=ctx_lines, color=use_color(), width=width
+    )
     if fixed is not None:
-        report += render_fix(fixed, color=use_color())
+        report += render_fix(fixed, color=use_color(), width=width)
     return report
 
 
+def key_lines(
+    findings: list[Finding], rule_keys: dict[str, tuple[str, ...]], loaded: LoadedConfig
+) -> dict[str, int | None]:
+    """Each finding's line in the config: the first key its patch changes, else the first of
+    its rule's keys, that the file sets (None: a rule about defaults the file leaves alone)."""
+    lines: dict[str, int | None] = {}
+    for finding in findings:
+        candidates = [*(finding.patch or {}), *rule_keys.get(finding.id, ())]
+        found = (loaded.line_of(key) for key in candidates)
+        lines[finding.id] = next((line for line in found if line is not None), None)
+    return lines
+
+
 def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
+    from distill_doctor.render.text import summary_line
+
     changes = fixed.result.changes
     return {
         "output": str(fixed.output),

@@ -20,27 +20,44 @@ class OutputFormat(str, Enum):
 
 
 def postmortem(
-    files: Annotated[list[Path], typer.Argument(help="Log files or TensorBoard run dirs.")],
-    config: Annotated[Path | None, typer.Option(help="The run's training config.")] = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = (
-        OutputFormat.text
-    ),
-    plot: Annotated[Path | None, typer.Option(help="Write curves to a .png or .html.")] = None,
+    # hidden: help would print the argument's raw type (<list[Path]>); the docstring names it.
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", hidden=True)],
+    config: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="The run's training config.")
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", metavar="text|json", help="text or json.")
+    ] = OutputFormat.text,
+    plot: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write curves to a .png or .html.")
+    ] = None,
     format_in: Annotated[
         str | None,
-        typer.Option(help="Force the log format (e.g. seed-text, hf-stdout, tensorboard)."),
+        typer.Option(
+            metavar="NAME", help="Force the log format (e.g. seed-text, hf-stdout, tensorboard)."
+        ),
     ] = None,
     accumulation: Annotated[
-        int | None, typer.Option(min=1, help="Micro-batches per optimizer step (tqdm bars).")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Micro-batches per optimizer step (tqdm bars)."),
     ] = None,
     vocab_size: Annotated[
-        int | None, typer.Option(min=2, help="Vocabulary size, to judge a loss against chance.")
+        int | None,
+        typer.Option(min=2, metavar="V", help="Vocabulary size, to judge a loss against chance."),
     ] = None,
     logging_steps: Annotated[
-        int | None, typer.Option(min=1, help="Steps between HF Trainer stdout log lines.")
+        int | None,
+        typer.Option(min=1, metavar="N", help="Steps between HF Trainer stdout log lines."),
     ] = None,
 ) -> None:
-    """Diagnose a finished run from its logs: verdict, timeline, root-cause chains."""
+    """Diagnose a finished or killed run from its logs.
+
+    FILE: log files of one run (text/tqdm, Hugging Face stdout or trainer_state.json,
+    TensorBoard, Lightning CSV, JSON lines, events.jsonl) or a run directory. Prints a
+    verdict, the timeline of findings and the symptom -> cause -> fix chains.
+
+    Exit 0: healthy or warnings only; 1: errors; 2: bad input or nothing to judge.
+    """
     # Imported here, not at the top: every `doctor` command imports this module to build the
     # CLI, and `doctor check` should not pay for the detectors and the report.
     from rich.console import Console

@@ -77,6 +77,10 @@ class TrainConfig(BaseModel):
     keep_last: PositiveInt = 2
     logging_steps: PositiveInt = 10
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # What the live watchdog does per finding id (`--policy ID=ACTION` wins over it).
+    watchdog_policy: dict[str, Literal["abort", "adjust", "warn", "ignore"]] = Field(
+        default_factory=dict
+    )
 
 
 def config_keys() -> list[str]:

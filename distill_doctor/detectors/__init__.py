@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
 from distill_doctor.detectors.base import Detector, RunFacts
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
@@ -15,11 +16,13 @@ from distill_doctor.detectors.eval_regression import EvalRegression
 from distill_doctor.detectors.grad_explosion import GradExplosion
 from distill_doctor.detectors.grad_nonfinite import GradNonfinite
 from distill_doctor.detectors.grad_vanishing import GradVanishing
+from distill_doctor.detectors.kd_signal_dead import KdSignalDead
 from distill_doctor.detectors.loss_above_chance import LossAboveChance
 from distill_doctor.detectors.loss_divergence import LossDivergence
 from distill_doctor.detectors.loss_flat import LossFlat
 from distill_doctor.detectors.loss_spike import LossSpike
 from distill_doctor.detectors.lr_zero import LrZero
+from distill_doctor.detectors.memory_growth import MemoryGrowth
 from distill_doctor.detectors.memory_pressure import MemoryPressure
 from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
 from distill_doctor.detectors.overfitting import Overfitting
@@ -49,6 +52,9 @@ DETECTORS: list[type] = [
     EvalRegression,
     GradNonfinite,
     Overfitting,
+    AllLabelsMasked,
+    MemoryGrowth,
+    KdSignalDead,
 ]
 
 

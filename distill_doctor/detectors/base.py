@@ -35,6 +35,7 @@ class RunFacts:
     # The logged `loss` is a weighted sum (CE + KD + feature...), not a cross-entropy: only
     # `loss_ce` may then be judged as a CE (a KD config says so before the log does).
     loss_is_combined: bool = False
+    device: str | None = None  # "cpu", "cuda"...: advice differs (GPU clocks mean nothing on CPU)
 
 
 class Detector(Protocol):

@@ -17,7 +17,14 @@ from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import GRAD_NORM, LOSS, LOSS_PREFIX, WARNING, Record
+from distill_doctor.records import (
+    GRAD_NORM,
+    LOSS,
+    LOSS_PREFIX,
+    MICRO_STEP,
+    WARNING,
+    Record,
+)
 from distill_doctor.registry import RuleDoc, register
 
 # Clean records needed before a new NaN counts as a new episode: one finding per outbreak,
@@ -41,6 +48,7 @@ NOT_JUDGED = frozenset(
         R.SCHEDULER_STEPS,
         R.VOCAB_SIZE,
         R.VALID_TOKENS,
+        R.DEVICE,
     }
 )
 
@@ -112,10 +120,15 @@ class NonfiniteLoss:
         if bad is not None:
             key, value = bad
             step = step_of(record)
+            evidence = {"field": key, "value": plain(value)}
+            micro = record.get(MICRO_STEP)
+            if isinstance(micro, int):  # the live trainer names the micro-batch it began in
+                evidence["micro_step"] = micro
+            within = f" (micro-batch {micro} of the step)" if "micro_step" in evidence else ""
             return self._hit(
                 step,
-                f"Non-finite {_what(key)} at {_where(step)}: {key} is {value}.",
-                {"field": key, "value": plain(value)},
+                f"Non-finite {_what(key)} at {_where(step)}: {key} is {value}{within}.",
+                evidence,
             )
         clamped = _clamped_loss(record)
         if clamped is not None:

@@ -60,6 +60,9 @@ class ParamsFrozen:
         previous, self.previous = self.previous, (step, checksum)
         if previous is None or step <= previous[0]:
             return []
+        if record.get("update_skipped"):  # the watchdog vetoed this update: no move expected
+            self.streak.observe(False, step)
+            return []
         same = abs(checksum - previous[1]) <= SAME_RELATIVE_TOLERANCE * abs(checksum)
         frozen = same and lr is not None and lr > 0 and lr >= MIN_LR_FRACTION_OF_PEAK * self.peak_lr
         if not self.streak.observe(frozen, step):

@@ -56,6 +56,11 @@ DOC = register(
 )
 
 
+def loss_name(key: str) -> str:
+    """How a person calls the loss behind `key`: the finding and its diagnosis chain agree."""
+    return {LOSS: "the training loss", "eval_loss": "the eval loss"}.get(key, key)
+
+
 @lru_cache(maxsize=512)  # records reuse a handful of keys; the cache stays bounded on junk
 def _is_loss_key(key: str) -> bool:
     return (
@@ -188,9 +193,15 @@ class PerplexityOverflow:
             return f"{head}, matching no loss in the log."
         value = self.latest[nearest]
         if matched is None:
+            # The loss printed nearby is a running mean or another window: near, not equal.
             others = ", ".join(f"{k} {v:.4g}" for k, v in self._others(nearest))
-            tail = f"; not {others}" if others else ""
-            return f"{head}: closest to {nearest} ({value:.4g}), the exp() of no exact loss{tail}."
+            tail = f", not of {others}" if others else ""
+            gap = abs(value - log_ppl) / max(1.0, abs(value))
+            return (
+                f"{head}: the exp() of {loss_name(nearest)}{tail} (the {nearest} logged "
+                f"nearby is {value:.4g}, {gap:.0%} from ln(ppl): a running mean or another "
+                "window)."
+            )
         if matched in CE_KEYS:
             return f"{head}: exp() of {matched} ({value:.4g}), itself a huge cross-entropy."
         others = ", ".join(f"{k} {v:.4g}" for k, v in self._others(matched))

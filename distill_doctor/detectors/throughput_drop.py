@@ -10,7 +10,7 @@ from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import STEPS_PER_S, TOKENS_PER_S, Record
+from distill_doctor.records import DEVICE, STEPS_PER_S, TOKENS_PER_S, Record
 from distill_doctor.registry import RuleDoc, register
 
 WINDOW = 50  # records of the running level (only normal-speed records enter it)
@@ -19,6 +19,19 @@ MIN_POINTS = 10
 # within 20-30%.
 DROP_FRACTION = 0.5
 CONFIRM_RECORDS = 5  # an eval or a checkpoint save slows one or two records, not five
+
+COMMON_FIX = (
+    "Compare with memory-pressure findings; profile the data loader (num_workers, "
+    "pin_memory); remove per-step host syncs (.item(), printing)"
+)
+# What else slows a run depends on where it runs: clocks throttle on a GPU; on a CPU the
+# usual cause is other processes on the same cores, where torch's threads spin-wait.
+FIX_BY_DEVICE = {
+    "cuda": f"{COMMON_FIX}; check the GPU's clocks and temperature (nvidia-smi -q -d "
+    "CLOCK,PERFORMANCE: thermal or power throttling).",
+    "cpu": f"{COMMON_FIX}; check for other processes on the same cores (uptime, top) and "
+    "give torch fewer threads than free cores (OMP_NUM_THREADS=1 on a busy machine).",
+}
 
 DOC = register(
     RuleDoc(
@@ -31,8 +44,8 @@ DOC = register(
         "the model: a data loader that cannot keep up, memory near capacity (allocator "
         "retries), CPU offload, a host sync (.item(), printing) added to the loop, or "
         "thermal throttling.",
-        fix="Compare with memory-pressure findings; profile the data loader (num_workers, "
-        "pin_memory), remove per-step host syncs, check GPU clocks.",
+        fix=f"{COMMON_FIX}; on a GPU check its clocks (throttling), on a CPU other processes "
+        "on the same cores.",
         example="0.6 steps/s from step 2000 vs a running median of 2.0 (30%)",
     )
 )
@@ -40,14 +53,17 @@ DOC = register(
 
 class ThroughputDrop:
     DOC = DOC
-    WATCHES = (STEPS_PER_S, TOKENS_PER_S)
+    WATCHES = (STEPS_PER_S, TOKENS_PER_S, DEVICE)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.key: str | None = None  # the first speed metric seen; one scale per run
+        self.device = facts.device if facts else None  # or the log's, when it says
         self.window = RollingWindow(WINDOW)
         self.streak = Streak(CONFIRM_RECORDS)
 
     def update(self, record: Record) -> list[Finding]:
+        if isinstance(record.get(DEVICE), str):
+            self.device = record[DEVICE]
         if self.key is None:
             self.key = next((k for k in (STEPS_PER_S, TOKENS_PER_S) if k in record), None)
         speed = finite(record, self.key) if self.key else None
@@ -63,6 +79,7 @@ class ThroughputDrop:
         if not self.streak.observe(slow, step_of(record)):
             return []
         first = self.streak.first_step
+        kind = (self.device or "").split(":")[0]  # cuda:1 -> cuda
         return [
             emit(
                 DOC,
@@ -76,7 +93,9 @@ class ThroughputDrop:
                     "ratio": speed / level,
                     "first_step": first,
                     "records": CONFIRM_RECORDS,
+                    "device": self.device,
                 },
+                fix=FIX_BY_DEVICE.get(kind, DOC.fix),
             )
         ]
 

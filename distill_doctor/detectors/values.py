@@ -65,6 +65,7 @@ def emit(
     message: str,
     evidence: dict[str, EvidenceValue],
     severity: Severity | None = None,
+    fix: str | None = None,  # when this run calls for more specific advice than the doc's
 ) -> Finding:
     return Finding(
         id=doc.id,
@@ -72,6 +73,6 @@ def emit(
         severity=severity or doc.severity,
         message=message,
         evidence=evidence,
-        fix=doc.fix,
+        fix=fix or doc.fix,
         step=step,
     )

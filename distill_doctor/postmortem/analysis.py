@@ -21,7 +21,16 @@ from distill_doctor.postmortem.skipped import Skipped
 
 # Keys that say something about the run's health (a record with only these is "data").
 _FACT_KEYS = frozenset(
-    {R.STEP, R.MICRO_STEP, R.EPOCH, R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE, R.MEM_TOTAL}
+    {
+        R.STEP,
+        R.MICRO_STEP,
+        R.EPOCH,
+        R.PLANNED_STEPS,
+        R.SCHEDULER_STEPS,
+        R.VOCAB_SIZE,
+        R.MEM_TOTAL,
+        R.DEVICE,
+    }
 )
 
 
@@ -33,7 +42,8 @@ class Source:
     path: Path
     format: str
     skipped: Skipped
-    records: int = 0
+    records: int = 0  # metric records, as the run's `records` counts them
+    logged_findings: int = 0  # findings the log itself holds (events.jsonl's pre-flight)
 
 
 @dataclass
@@ -94,7 +104,10 @@ class Analysis:
 
 def _counted(records: Iterator[dict[str, object]], source: Source) -> Iterator[dict[str, object]]:
     for record in records:
-        source.records += 1
+        if FINDING_KEY in record:
+            source.logged_findings += 1
+        else:
+            source.records += 1
         yield record
 
 

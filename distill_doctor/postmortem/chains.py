@@ -88,7 +88,8 @@ def _perplexity_cause(evidence: dict[str, object]) -> tuple[str, str]:
     if matched == R.LOSS and evidence.get("latest_eval_loss") is not None:
         return (
             "the perplexity is computed from the wrong loss: exp() of the training loss, not "
-            f"of the eval loss ({evidence['latest_eval_loss']:.4g}) it is printed beside.",
+            f"of the eval loss ({evidence['latest_eval_loss']:.4g}) it is printed beside"
+            f"{_nearby(evidence)}.",
             "Report perplexity as exp(eval cross-entropy per token) only.",
         )
     return (
@@ -98,6 +99,17 @@ def _perplexity_cause(evidence: dict[str, object]) -> tuple[str, str]:
         "Look at the loss's own findings (LR too high, divergence, labels); cap the displayed "
         "perplexity (exp(min(ce, 20))) so the log stays readable.",
     )
+
+
+def _nearby(evidence: dict[str, object]) -> str:
+    """When ln(ppl) only nears the logged loss (a running mean), say how near, as the finding
+    does."""
+    ln_ppl, value = evidence.get("ln_ppl"), evidence.get("nearest_value")
+    if evidence.get("matches") or not isinstance(ln_ppl, float | int):
+        return ""
+    if not isinstance(value, float | int):
+        return ""
+    return f" (ln(ppl) = {ln_ppl:.4g}; the training loss logged nearby is {value:.4g})"
 
 
 def _perplexity(inputs: ChainInputs) -> Chain | None:

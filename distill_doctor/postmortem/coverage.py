@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from distill_doctor import records as R
 from distill_doctor.detectors import (
     grad_explosion,
+    kd_signal_dead,
     loss_divergence,
     loss_flat,
     loss_spike,
+    memory_growth,
     overfitting,
     perplexity_overflow,
     throughput_drop,
@@ -58,6 +60,11 @@ NEEDS: dict[str, Need] = {
     "eval-regression": Need(_EVAL_LOSS, 3, "eval_loss"),
     "grad-nonfinite": Need(_GRAD, 1, "grad_norm"),
     "overfitting": Need(_EVAL_LOSS, overfitting.MIN_EVALS, "eval_loss", also=_LOSS),
+    "all-labels-masked": Need((R.ALL_MASKED_BATCHES, R.VALID_TOKENS), 1, "label-token count"),
+    "memory-growth": Need(
+        memory_growth.SERIES, memory_growth.SKIP_RECORDS + memory_growth.WINDOW, "memory use"
+    ),
+    "kd-signal-dead": Need((kd_signal_dead.LOSS_KD,), 1, "loss_kd"),
 }
 
 
@@ -106,6 +113,6 @@ def coverage(series: Mapping[str, int], facts: RunFacts | None = None) -> list[C
 def judged_series(series: Mapping[str, int]) -> list[tuple[str, int]]:
     """The health series a verdict rests on, most points first (steps and facts left out)."""
     facts = {R.STEP, R.MICRO_STEP, R.EPOCH, R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE}
-    facts |= {R.MEM_TOTAL, R.WARNING}
+    facts |= {R.MEM_TOTAL, R.WARNING, R.DEVICE}
     kept = [(k, n) for k, n in series.items() if k not in facts and n]
     return sorted(kept, key=lambda item: (-item[1], item[0]))

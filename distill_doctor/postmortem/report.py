@@ -41,7 +41,12 @@ class Report:
             "records": self.analysis.records,
             "last_step": self.analysis.last_step,
             "sources": [
-                {"path": str(s.path), "format": s.format, "records": s.records}
+                {
+                    "path": str(s.path),
+                    "format": s.format,
+                    "records": s.records,
+                    "logged_findings": s.logged_findings,
+                }
                 for s in self.analysis.sources
             ],
             "skipped": [s.skipped.to_dict() for s in self.analysis.sources if s.skipped.lines],

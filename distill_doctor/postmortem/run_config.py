@@ -6,9 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from distill_doctor.config.context import load_context
 from distill_doctor.detectors import RunFacts
-from distill_doctor.rules.kd_scope import kd_in_play
 
 
 @dataclass(frozen=True)
@@ -36,6 +34,10 @@ def run_facts(config: RunConfig | None, vocab_size: int | None = None) -> RunFac
 def load_run_config(path: Path) -> RunConfig:
     """The config in any dialect `doctor check` reads (native or HF TrainingArguments), with
     the models' vocabulary from their config.json or the built-in table."""
+    # Imported here: a postmortem without --config needs no config schema (pydantic).
+    from distill_doctor.config.context import load_context
+    from distill_doctor.rules.kd_scope import kd_in_play
+
     ctx, _ = load_context(path)
     cfg = ctx.config
     extra_terms = ctx.dialect == "native" and cfg.feature_weight + cfg.attention_weight > 0

@@ -52,7 +52,9 @@ def _title(report: Report) -> str:
     first = report.first_problem
     if first is None:
         return f"doctor postmortem: {report.verdict}"
-    return f"doctor postmortem: {report.verdict}; first problem: {first.id} at step {first.step}"
+    return (
+        f"doctor postmortem: {report.verdict}; first problem: {step_label(first.step)}: {first.id}"
+    )
 
 
 def _draw_series(ax: Any, series: Any, label: str, colour: str) -> None:
@@ -116,13 +118,17 @@ def _html(report: Report, svg: str) -> str:
         f"<li><b>{html.escape(c.symptom)}</b>: {html.escape(c.diagnosis)}</li>"
         for c in report.chains
     )
+    findings = (
+        "<table><tr><th>step</th><th>severity</th><th>id</th><th>message</th><th>fix</th></tr>"
+        f"{rows}</table>"
+        if rows
+        else f"<p>No findings: no detector fired on {report.analysis.records:,} records.</p>"
+    )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>doctor postmortem</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;"
         "padding:4px}table{border-collapse:collapse}</style></head><body>"
-        f"<h1>verdict: {report.verdict}</h1>{svg}<ul>{chains}</ul><table>"
-        f"<tr><th>step</th><th>severity</th><th>id</th><th>message</th><th>fix</th></tr>{rows}"
-        "</table></body></html>"
+        f"<h1>verdict: {report.verdict}</h1>{svg}<ul>{chains}</ul>{findings}</body></html>"
     )
 
 

@@ -143,7 +143,9 @@ def _records(count: int) -> str:
 def _sources(report: Report) -> Group:
     lines = [Text("sources", style="bold underline")]
     for source in report.analysis.sources:
-        lines.append(Text(f"{source.path} ({source.format}): {_records(source.records)}"))
+        logged = source.logged_findings
+        held = f", {logged:,} logged finding" + ("" if logged == 1 else "s") if logged else ""
+        lines.append(Text(f"{source.path} ({source.format}): {_records(source.records)}{held}"))
         skipped = source.skipped
         if skipped.lines:
             reasons = "; ".join(f"{n:,} {why}" for why, n in skipped.reasons.most_common(4))

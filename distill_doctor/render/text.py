@@ -10,18 +10,21 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Console, RenderableType
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from distill_doctor.config.fix import FixOutcome
 from distill_doctor.findings import EvidenceValue, Finding, Severity, sort_findings
 from distill_doctor.registry import RuleDoc
+
+if TYPE_CHECKING:  # the config package (pydantic) is only needed by `doctor check`
+    from distill_doctor.config.fix import FixOutcome
 
 STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "cyan"}
 HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INFO: "Info"}
@@ -30,6 +33,12 @@ HEADINGS = {Severity.ERROR: "Errors", Severity.WARNING: "Warnings", Severity.INF
 def use_color() -> bool:
     """Colour for a terminal only; NO_COLOR (no-color.org) turns it off."""
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def terminal_width(cap: int = 100) -> int:
+    """The width to render for: the terminal's (or $COLUMNS; 80 when piped), at most `cap`
+    so that lines stay readable on a wide screen."""
+    return min(shutil.get_terminal_size((80, 24)).columns, cap)
 
 
 def make_console(color: bool, width: int) -> Console:
@@ -135,22 +144,35 @@ def render_text(
     return captured(console)
 
 
-def render_rule_list(docs: Sequence[RuleDoc], *, color: bool = False, width: int = 120) -> str:
-    """`doctor rules`: one row per rule or detector."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("code", "id", "kind", "severity", "fix", "summary"):
-        table.add_column(column, overflow="fold")
-    for doc in docs:
-        table.add_row(
-            doc.code,
-            doc.id,
-            doc.kind,
-            Text(doc.severity.value, style=STYLES[doc.severity]),
-            doc.fix_available,
-            doc.summary,
-        )
+KIND_HEADINGS = {
+    "config": "Config rules (doctor check, and doctor train before its first step)",
+    "stream": "Stream detectors (doctor postmortem, over a run's logs)",
+}
+
+
+def render_rule_list(docs: Sequence[RuleDoc], *, color: bool = False, width: int = 80) -> str:
+    """`doctor rules`: per kind, one line per rule or detector (code, id, severity, whether
+    --fix can fix it), then its summary indented below: fits any terminal from 60 columns."""
     console = make_console(color, width)
-    console.print(table)
+    id_width = max((len(doc.id) for doc in docs), default=0)
+    for kind, heading in KIND_HEADINGS.items():
+        group = [doc for doc in docs if doc.kind == kind]
+        if not group:
+            continue
+        console.print(Text(heading, style="bold underline"))
+        for doc in group:
+            fix = f"fix: {doc.fix_available}" if kind == "config" else ""
+            console.print(
+                Text.assemble(
+                    (doc.code, "bold"),
+                    f"  {doc.id.ljust(id_width)}  ",
+                    (doc.severity.value.ljust(9), STYLES[doc.severity]),
+                    fix,
+                )
+            )
+            console.print(Padding(Text(doc.summary), (0, 0, 0, 7), expand=False))
+        console.print()
+    console.print(Text("doctor explain CODE|ID prints one's whole doc.", style="dim"))
     return captured(console)
 
 
@@ -180,9 +202,9 @@ def render_rule_doc(doc: RuleDoc, *, color: bool = False, width: int = 100) -> s
     return captured(console)
 
 
-def render_fix(fixed: FixOutcome, *, color: bool = False) -> str:
+def render_fix(fixed: FixOutcome, *, color: bool = False, width: int = 100) -> str:
     """What `--fix` changed, what it could not, and what a re-check of the new file says."""
-    console = make_console(color, 100)
+    console = make_console(color, width)
     console.print()
     console.print(Text(f"Fixed config written to {fixed.output}", style="bold green"))
     for key, (old, new) in fixed.result.changes.items():

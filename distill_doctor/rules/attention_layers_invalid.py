@@ -11,6 +11,7 @@ DOC = RuleDoc(
     id="attention-layers-invalid",
     code="DD109",
     kind="config",
+    keys=("attention_layers", "layer_map", "attention_weight"),
     severity=Severity.ERROR,
     summary="attention_layers or layer_map name more layers, or other layers, than the "
     "student and the teacher have.",

@@ -18,6 +18,7 @@ DOC = RuleDoc(
     id="eval-cadence",
     code="DD108",
     kind="config",
+    keys=("eval_steps", "eval_max_batches"),
     severity=Severity.WARNING,
     summary="Evaluation runs so often that it takes more than 20% of the run's time.",
     why="Each eval pass runs the whole eval split (or eval_max_batches of it). With a small "

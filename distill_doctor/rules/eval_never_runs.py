@@ -12,6 +12,7 @@ DOC = RuleDoc(
     id="eval-never-runs",
     code="DD107",
     kind="config",
+    keys=("eval_steps",),
     severity=Severity.ERROR,
     summary="eval_steps is larger than the optimizer steps that run: no evaluation during "
     "training.",

@@ -16,6 +16,7 @@ DOC = RuleDoc(
     id="fp16-overflow-risk",
     code="DD111",
     kind="config",
+    keys=("fp16", "temperature"),
     severity=Severity.WARNING,
     summary="fp16 with a model released in bf16, or with a KD temperature below 1.",
     why="fp16 tops out at 65,504. Models pretrained in bf16 (Llama 3, Qwen2.5, Mistral, ...) "

@@ -21,6 +21,7 @@ DOC = RuleDoc(
     id="full-vocab-kd-memory",
     code="DD104",
     kind="config",
+    keys=("kd_top_k", "max_length", "batch_size"),
     severity=Severity.WARNING,
     summary="KD over the full vocabulary (kd_top_k null) whose logits copies take 5% or more "
     "of the GPU.",

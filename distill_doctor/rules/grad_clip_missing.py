@@ -12,6 +12,7 @@ DOC = RuleDoc(
     id="grad-clip-missing",
     code="DD113",
     kind="config",
+    keys=("max_grad_norm",),
     severity=Severity.WARNING,
     summary="Gradient clipping is off (max_grad_norm null or 0).",
     why="Distillation losses mix terms of very different scales (KD x T^2, feature MSE, "

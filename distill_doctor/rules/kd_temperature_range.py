@@ -17,6 +17,7 @@ DOC = RuleDoc(
     id="kd-temperature-range",
     code="DD103",
     kind="config",
+    keys=("temperature",),
     severity=Severity.WARNING,
     summary="The KD temperature is outside 1.0-2.0, the range that works for token-level "
     "distillation of language models.",

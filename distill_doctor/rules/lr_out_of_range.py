@@ -24,6 +24,7 @@ DOC = RuleDoc(
     id="lr-out-of-range",
     code="DD112",
     kind="config",
+    keys=("learning_rate",),
     severity=Severity.WARNING,
     summary="learning_rate above 1e-3 (3e-4 for a 1B+ parameter student, 5e-3 under 20M), "
     "below 1e-6, or at 1e-2 and beyond (error).",

@@ -18,6 +18,7 @@ DOC = RuleDoc(
     id="memory-over-budget",
     code="DD105",
     kind="config",
+    keys=("batch_size", "max_length", "student_model", "teacher_model"),
     severity=Severity.ERROR,
     summary="The estimated peak training memory exceeds the GPU given with --gpu (a warning "
     "past 90% of it).",

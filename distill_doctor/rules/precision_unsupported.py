@@ -11,6 +11,7 @@ DOC = RuleDoc(
     id="precision-unsupported",
     code="DD110",
     kind="config",
+    keys=("bf16", "fp16", "device"),
     severity=Severity.ERROR,
     summary="bf16 on a GPU without native bf16 (P100, V100, T4), fp16 and bf16 both on, or "
     "fp16 where it buys nothing (no tensor cores, CPU).",

@@ -20,6 +20,7 @@ DOC = RuleDoc(
     id="scheduler-steps-mismatch",
     code="DD101",
     kind="config",
+    keys=("num_training_steps",),
     severity=Severity.ERROR,
     summary="The LR scheduler is told a total step count that differs from the optimizer "
     "steps that will really run.",

@@ -11,6 +11,7 @@ DOC = RuleDoc(
     id="sequence-length-exceeds-model",
     code="DD106",
     kind="config",
+    keys=("max_length",),
     severity=Severity.ERROR,
     summary="max_length is longer than the student's or the teacher's maximum positions.",
     why="A model with learned position embeddings (GPT-2: 1,024) fails with an index error on "

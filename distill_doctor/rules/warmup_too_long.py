@@ -16,6 +16,7 @@ DOC = RuleDoc(
     id="warmup-too-long",
     code="DD102",
     kind="config",
+    keys=("warmup_steps",),
     severity=Severity.WARNING,
     summary="LR warmup takes more than 20% of the optimizer steps that really run (an error "
     "when it lasts the whole run).",

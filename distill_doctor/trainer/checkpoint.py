@@ -4,6 +4,7 @@ Layout of one checkpoint, `checkpoints/step-000050/`:
     config.json + model.safetensors   the student (loadable with `from_pretrained`)
     loss.safetensors                  the distillation loss's learned projections (if any)
     trainer_state.pt                  optimizer, scheduler, GradScaler and RNG states
+    watchdog.json                     the watchdog's findings and recent records (if watched)
     state.json                        step, epoch, micro-batches consumed in the epoch; written
                                       last, so its presence marks a complete checkpoint
 A checkpoint is built in a `.tmp-*` folder, fsynced, then renamed into place: a crash while
@@ -77,6 +78,8 @@ def _write(folder: Path, state: TrainState, modules: dict[str, Any]) -> None:
     if modules.get("scaler") is not None:
         trainer_state["scaler"] = modules["scaler"].state_dict()
     torch.save(trainer_state, folder / "trainer_state.pt")
+    for name, owner in (modules.get("extra") or {}).items():  # e.g. the watchdog's history
+        (folder / f"{name}.json").write_text(json.dumps(owner.state_dict()), encoding="utf-8")
     (folder / STATE_FILE).write_text(json.dumps(asdict(state)), encoding="utf-8")
 
 
@@ -133,4 +136,8 @@ def load_checkpoint(folder: Path, modules: dict[str, Any]) -> TrainState:
     if modules.get("scaler") is not None and "scaler" in trainer_state:
         modules["scaler"].load_state_dict(trainer_state["scaler"])
     restore_rng(trainer_state["rng"])
+    for name, owner in (modules.get("extra") or {}).items():
+        saved = folder / f"{name}.json"
+        if saved.is_file():  # a checkpoint from a run without it simply has none
+            owner.load_state_dict(json.loads(saved.read_text(encoding="utf-8")))
     return TrainState(**json.loads((folder / STATE_FILE).read_text(encoding="utf-8")))

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from distill_doctor.config.schema import TrainConfig
+if TYPE_CHECKING:  # the schema (pydantic) is not needed to say where the demo lies
+    from distill_doctor.config.schema import TrainConfig
 
 
 def demo_root() -> Path:

@@ -16,6 +16,14 @@ The loop calls, in this order:
                                  eval_kd, ... (eval_<component>).
     on_run_end(status)           once: "completed", "interrupted" or "stopped".
 
+Two optional methods, for the live watchdog (observers without them are skipped):
+    on_setup(run)                before on_run_start: the live objects (optimizer, scheduler,
+                                 student, teacher) for probes that read them, never change them.
+    before_update(metrics)       after backward and clipping, BEFORE optimizer.step(): the
+                                 step's summed loss parts, grad_norm and lr. An observer that
+                                 calls `control.skip_update(reason)` vetoes this one update (a
+                                 non-finite gradient must not reach the weights).
+
 An observer that wants the run to stop (the live watchdog's abort action) keeps the
 `TrainControl` it got in `on_run_start` and calls `control.request_stop(reason)`: the loop
 finishes the current optimizer step, saves a checkpoint and ends with status "stopped".
@@ -39,10 +47,14 @@ class TrainControl:
     """A stop request shared by the loop, the signal handlers and observers."""
 
     stop_reason: str | None = None
+    skip_reason: str | None = None  # set by before_update observers; cleared every step
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:  # the first reason is the one worth reporting
             self.stop_reason = reason
+
+    def skip_update(self, reason: str) -> None:
+        self.skip_reason = self.skip_reason or reason
 
     @property
     def should_stop(self) -> bool:
@@ -84,9 +96,22 @@ class Observers:
     def __init__(self, observers: Sequence[TrainObserver]) -> None:
         self.observers = list(observers)
 
+    def on_setup(self, run: Any) -> None:
+        for observer in self.observers:
+            if hasattr(observer, "on_setup"):
+                observer.on_setup(run)
+
     def on_run_start(self, info: dict[str, Any], control: TrainControl) -> None:
         for observer in self.observers:
             observer.on_run_start(info, control)
+
+    def allow_update(self, metrics: dict[str, float], control: TrainControl) -> bool:
+        """Ask the before_update observers; False when one vetoed this optimizer step."""
+        control.skip_reason = None
+        for observer in self.observers:
+            if hasattr(observer, "before_update"):
+                observer.before_update(metrics)
+        return control.skip_reason is None
 
     def on_record(self, record: Record) -> None:
         for observer in self.observers:

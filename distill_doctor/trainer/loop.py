@@ -29,10 +29,13 @@ import torch
 
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.config.steps import optimizer_steps
+from distill_doctor.findings import Finding
+from distill_doctor.records import MICRO_STEP
 from distill_doctor.trainer import checkpoint as ckpt
 from distill_doctor.trainer.data import Blocks, epoch_batches, eval_batches, load_splits
 from distill_doctor.trainer.demo import data_path
 from distill_doctor.trainer.evaluate import evaluate
+from distill_doctor.trainer.faults import Faults
 from distill_doctor.trainer.hooks import Observers, TrainControl, TrainObserver, stop_on_signals
 from distill_doctor.trainer.losses import DistillationLoss, count_valid_tokens
 from distill_doctor.trainer.models import (
@@ -44,6 +47,7 @@ from distill_doctor.trainer.models import (
 from distill_doctor.trainer.preflight import preflight_findings
 from distill_doctor.trainer.schedule import build_scheduler, warmup_summary
 from distill_doctor.trainer.step_metrics import eval_record, step_record, versions
+from distill_doctor.watchdog.memory import MemoryProbe
 
 
 @dataclass
@@ -54,6 +58,7 @@ class RunResult:
     run_dir: Path
     evals: dict[str, dict[str, float]] = field(default_factory=dict)  # before / after
     last_eval_step: int = 0
+    preflight: list[Finding] = field(default_factory=list)  # the config rules' findings
 
 
 @dataclass
@@ -76,6 +81,15 @@ class Run:
     scaler: Any  # torch.amp.GradScaler with fp16 on CUDA, else None
     autocast: Callable[[], contextlib.AbstractContextManager]
     params: list[torch.nn.Parameter]  # everything the optimizer updates (clipped together)
+    memory: MemoryProbe  # the memory numbers of every Record (GPU: NVML/torch; CPU: RSS)
+    faults: Faults | None = None  # `--inject`: a fault put in on purpose, for demos and tests
+    extra_state: dict[str, Any] = field(default_factory=dict)  # saved beside (the watchdog)
+
+
+def checkpoint_modules(run: Run) -> dict[str, Any]:
+    """What a checkpoint holds, read at each save: a repair may have swapped the scheduler."""
+    modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
+    return {**modules, "extra": run.extra_state}
 
 
 # --- setup --------------------------------------------------------------------------------
@@ -117,14 +131,20 @@ def model_forward(model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss
     )
 
 
-def accumulated_step(run: Run, group: list[dict], state: ckpt.TrainState) -> dict[str, float]:
-    """Forward/backward every micro-batch of `group`, then one clipped optimizer step."""
+def accumulated_step(
+    run: Run,
+    group: list[dict],
+    state: ckpt.TrainState,
+    allow_update: Callable[[dict], bool] = lambda _: True,
+) -> dict[str, float]:
+    """Forward/backward every micro-batch of `group`, then one clipped optimizer step (unless
+    `allow_update` vetoes it: the watchdog keeps a non-finite gradient off the weights)."""
     valid = sum(count_valid_tokens(batch["labels"]) for batch in group)
     if valid == 0:
         state.all_masked_batches += 1
     denominator = max(valid, 1)
     totals: dict[str, float] = {}
-    for batch in group:
+    for micro, batch in enumerate(group):
         batch = {k: v.to(run.device) for k, v in batch.items()}
         with run.autocast():
             with torch.no_grad():
@@ -135,17 +155,27 @@ def accumulated_step(run: Run, group: list[dict], state: ckpt.TrainState) -> dic
         (scaler.scale(parts["loss"]) if scaler else parts["loss"]).backward()
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value.item()
+        if MICRO_STEP not in totals and not math.isfinite(totals["loss"]):
+            totals[MICRO_STEP] = micro  # where the first non-finite loss appeared
         del teacher_out, student_out, parts  # free the logits before the next micro-batch
-    return {**totals, **optimizer_update(run), "valid_tokens": valid}
+    return {**totals, **optimizer_update(run, totals, valid, allow_update), "valid_tokens": valid}
 
 
-def optimizer_update(run: Run) -> dict[str, float]:
+def optimizer_update(
+    run: Run, totals: dict[str, float], valid: int, allow_update: Callable[[dict], bool]
+) -> dict[str, float]:
     optimizer, scaler = run.optimizer, run.scaler
     if scaler:
         scaler.unscale_(optimizer)
     max_norm = run.cfg.max_grad_norm or math.inf  # inf: measure the norm, clip nothing
     grad_norm = torch.nn.utils.clip_grad_norm_(run.params, max_norm).item()
     lr = optimizer.param_groups[0]["lr"]  # the LR this step uses, before the scheduler moves
+    out = {"grad_norm": grad_norm, "lr": lr}
+    if not allow_update({**totals, **out, "valid_tokens": valid}):
+        if scaler:
+            scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        return {**out, "update_skipped": 1}
     if scaler:
         scaler.step(optimizer)
         scaler.update()
@@ -153,7 +183,6 @@ def optimizer_update(run: Run) -> dict[str, float]:
         optimizer.step()
     run.scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    out = {"grad_norm": grad_norm, "lr": lr}
     if scaler:
         out["loss_scale"] = scaler.get_scale()
     return out
@@ -206,6 +235,7 @@ def setup(cfg: TrainConfig, device: torch.device) -> Run:
         scaler=scaler,
         autocast=autocast,
         params=[p for g in optimizer.param_groups for p in g["params"]],
+        memory=MemoryProbe(device),
     )
 
 
@@ -246,16 +276,23 @@ def train(
     *,
     resume: bool = False,
     control: TrainControl | None = None,
+    faults: Faults | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run (or resume) a distillation run into `run_dir`; returns how it ended."""
     checkpoint = ckpt.latest_checkpoint(run_dir) if resume else None  # fail before loading
     device = pick_device(cfg)
-    run = setup(cfg, device)
-    modules = {k: getattr(run, k) for k in ("student", "loss", "optimizer", "scheduler", "scaler")}
-    state = ckpt.load_checkpoint(checkpoint, modules) if checkpoint else ckpt.TrainState()
+    run = setup(faults.config(cfg) if faults else cfg, device)
+    if faults:
+        faults.apply(run)
+    run.extra_state = extra_state or {}
+    state = ckpt.load_checkpoint(checkpoint, checkpoint_modules(run)) if checkpoint else None
+    state = state or ckpt.TrainState()
     control = control or TrainControl()
     hooks = Observers(observers)
+    hooks.on_setup(run)
     result = RunResult("completed", None, state, run_dir)
+    result.preflight = [] if resume else preflight_findings(cfg, len(run.train))
     hooks.on_run_start(
         {
             "config": cfg.model_dump(mode="json"),
@@ -270,16 +307,16 @@ def train(
             "train_blocks": len(run.train),
             "train_samples_in_config": cfg.train_samples,
             "eval_blocks": len(run.held_out),
-            "preflight": [] if resume else preflight_findings(cfg, len(run.train)),
+            "preflight": result.preflight,
         },
         control,
     )
-    if not resume:
+    if not resume and not control.should_stop:  # a pre-flight abort spends nothing more
         result.evals["before"] = run_eval(run)
         hooks.on_eval(eval_record(0, result.evals["before"]))
     with stop_on_signals(control):  # still on while the last save runs: a 2nd Ctrl-C waits
-        train_epochs(run, state, hooks, control, result, modules)
-        ckpt.save_checkpoint(run_dir / "checkpoints", state, modules, cfg.keep_last)
+        train_epochs(run, state, hooks, control, result)
+        ckpt.save_checkpoint(run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last)
     if control.should_stop:
         result.stop_reason = control.stop_reason
         result.status = "interrupted" if control.stop_reason in ("SIGINT", "SIGTERM") else "stopped"
@@ -296,7 +333,6 @@ def train_epochs(
     hooks: Observers,
     control: TrainControl,
     result: RunResult,
-    modules: dict[str, Any],
 ) -> None:
     """Optimizer steps until the plan is done or a stop is requested; eval and checkpoint on
     their cadence. Updates `state` and `result` in place."""
@@ -304,7 +340,9 @@ def train_epochs(
     while state.step < run.planned and not control.should_stop:
         for group in epoch_groups(run, state.epoch, state.batch_in_epoch):
             started = time.perf_counter()
-            metrics = accumulated_step(run, group, state)
+            if run.faults:
+                group = run.faults.batch(state.step + 1, group)
+            metrics = accumulated_step(run, group, state, lambda m: hooks.allow_update(m, control))
             state.step += 1
             state.batch_in_epoch += len(group)
             tokens = sum(int(b["attention_mask"].sum()) for b in group)
@@ -315,7 +353,9 @@ def train_epochs(
                 hooks.on_eval(eval_record(state.step, result.evals["after"]))
             save_every = cfg.save_steps or cfg.eval_steps
             if state.step % save_every == 0 and not done and not control.should_stop:
-                ckpt.save_checkpoint(result.run_dir / "checkpoints", state, modules, cfg.keep_last)
+                ckpt.save_checkpoint(
+                    result.run_dir / "checkpoints", state, checkpoint_modules(run), cfg.keep_last
+                )
             if done or control.should_stop:
                 return
         state.epoch += 1

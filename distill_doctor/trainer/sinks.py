@@ -43,6 +43,12 @@ class EventsSink:
     def on_eval(self, record: Record) -> None:
         self.log.write("eval", **record)
 
+    def on_finding(self, finding: Any, action: Any) -> None:
+        self.log.write("finding", **finding.to_dict(), action=action.value)
+
+    def on_action(self, event: dict[str, Any]) -> None:
+        self.log.write("action", **event)
+
     def on_run_end(self, status: str) -> None:
         if self.last_record is not None:  # the final step, so the log ends where the run did
             self.log.write("metrics", **self.last_record)
@@ -78,6 +84,15 @@ class TensorBoardSink:
     def on_record(self, record: Record) -> None:
         if _due(record[STEP], self.logging_steps):
             self._scalars(record)
+
+    def on_finding(self, finding: Any, action: Any) -> None:
+        text = f"**{finding.severity.value}** `{finding.id}` ({action.value}): {finding.message}"
+        self.writer.add_text(f"findings/{finding.id}", text, finding.step or 0)
+
+    def on_action(self, event: dict[str, Any]) -> None:
+        self.writer.add_text(
+            "actions", f"{event['action']} on `{event['finding']}`", event["step"] or 0
+        )
 
     def on_eval(self, record: Record) -> None:
         self._scalars(record)

@@ -39,11 +39,10 @@ def step_record(run: Run, metrics: dict, state: Any, seconds: float, tokens: int
             record[keys.LOSS_PREFIX + name] = metrics[name]
     with torch.no_grad():  # float64 so the checksum moves even when a step is tiny
         record[keys.CHECKSUM] = float(sum(p.double().sum() for p in run.student.parameters()))
-    if "loss_scale" in metrics:
-        record[keys.LOSS_SCALE] = metrics["loss_scale"]
-    if run.device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(run.device)
-        record.update({keys.MEM_USED: total - free, keys.MEM_TOTAL: total})
+    for key in ("loss_scale", keys.MICRO_STEP, "update_skipped"):
+        if key in metrics:
+            record[key] = metrics[key]
+    record.update(run.memory.read())
     return record
 
 

@@ -12,7 +12,7 @@ def test_rules_json_lists_every_rule_and_detector(doctor):
     assert result.exit_code == 0
     listed = json.loads(result.stdout)["rules"]
     assert [r["id"] for r in listed] == [d.id for d in all_docs()]
-    assert {r["kind"] for r in listed} == {"config", "stream"}
+    assert {r["kind"] for r in listed} == {"config", "stream", "live"}
 
 
 def test_rules_kind_filter(doctor):
@@ -49,3 +49,10 @@ def test_explain_unknown_suggests(doctor):
     result = doctor("explain", "scheduler-step-mismatch")
     assert result.exit_code == 2
     assert "scheduler-steps-mismatch" in result.stderr and "Traceback" not in result.output
+
+
+def test_rules_text_fits_an_80_column_terminal(doctor, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = doctor("rules").stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any(line.startswith("DD101  scheduler-steps-mismatch") for line in lines)

@@ -53,7 +53,8 @@ def test_near_match_names_the_closest_loss():
     ]
     [finding] = run_one(PerplexityOverflow, records)
     assert finding.evidence["matches"] is None and finding.evidence["nearest"] == "loss"
-    assert "closest to loss (21.46)" in finding.message and "not eval_loss 101.4" in finding.message
+    assert "the exp() of the training loss, not of eval_loss 101.4" in finding.message
+    assert "logged nearby is 21.46, 7% from ln(ppl)" in finding.message
 
 
 def test_perplexity_of_a_loss_that_is_no_cross_entropy_says_so():

@@ -47,3 +47,14 @@ def test_healthy_and_missing_are_silent():
         assert run_one(cls, stream(3000)) == []
     no_speed = stream(1000, faults={"throughput_drop": 700}, drop={"steps_per_s", "tokens_per_s"})
     assert run_one(ThroughputDrop, no_speed) == []
+
+
+def test_throughput_advice_follows_the_device():
+    slow = stream(1000, faults={"throughput_drop": 700})
+    [on_cpu] = run_one(ThroughputDrop, [{"step": 0, "device": "cpu"}, *slow])
+    assert "GPU" not in on_cpu.fix and "OMP_NUM_THREADS" in on_cpu.fix
+    assert on_cpu.evidence["device"] == "cpu"
+    [on_gpu] = run_one(ThroughputDrop, slow, RunFacts(device="cuda:0"))
+    assert "clocks" in on_gpu.fix and "OMP_NUM_THREADS" not in on_gpu.fix
+    [unknown] = run_one(ThroughputDrop, slow)  # a log that does not say: both, named as such
+    assert "on a GPU" in unknown.fix and "on a CPU" in unknown.fix

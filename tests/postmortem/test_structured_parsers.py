@@ -68,7 +68,7 @@ def test_trainer_state_lr_zero_and_planned_steps(fixture, parse_all):
 
 def test_events_jsonl_killed_run(fixture, parse_all):
     records, skipped = parse_all(events_jsonl, fixture("events_killed_nan.jsonl"))
-    assert records[0] == {"step": 0, "planned_steps": 120, "vocab_size": 50257}
+    assert records[0] == {"step": 0, "planned_steps": 120, "vocab_size": 50257, "device": "cpu"}
     assert sum("_finding" in r for r in records) == 1
     assert skipped.reasons == {"not a JSON object (cut off?)": 1}
     analysis = analyze([fixture("events_killed_nan.jsonl")])

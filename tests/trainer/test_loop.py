@@ -84,10 +84,12 @@ def first_group_gradients(cfg):
     run.student.eval()  # no dropout: the two runs must see the same function
     grads = {}
 
-    def capture(*args, **kwargs):
+    def capture(optimizer, args, kwargs):
         grads.update({n: p.grad.clone() for n, p in run.student.named_parameters()})
 
-    run.optimizer.step = capture
+    # A pre-step hook reads the gradients without replacing optimizer.step: the scheduler
+    # wrapped that method when it was built, and a replaced one is the pattern torch warns of.
+    run.optimizer.register_step_pre_hook(capture)
     group = loop.epoch_groups(run, 0, 0)[0]
     metrics = loop.accumulated_step(run, group, loop.ckpt.TrainState())
     return metrics, grads

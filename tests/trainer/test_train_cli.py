@@ -52,8 +52,10 @@ def test_train_tiny_pair_writes_the_run_directory(tiny_pair, tmp_path):
 def test_bundled_demo_runs_offline(tmp_path):
     run_dir = tmp_path / "demo"
     args = ["train", "--max-steps", "3", "--set", "eval_max_batches=2", "--run-dir", str(run_dir)]
-    result = CliRunner().invoke(app, args)
+    # 3 steps of the demo's 40-step warmup: the pre-flight's warmup-too-long error, accepted
+    result = CliRunner().invoke(app, [*args, "--allow-errors"])
     assert result.exit_code == 0, result.output
+    assert "[Check] error DD102 warmup-too-long" in result.output
     run_event = events_of(run_dir)[0]
     assert run_event["config"]["teacher_model"] == "demo:teacher"
     evals = [e for e in events_of(run_dir) if e["type"] == "eval"]
@@ -159,3 +161,35 @@ def test_a_sectioned_config_trains_and_flags_override_inside_sections(tiny_pair,
     assert result.exit_code == 0, result.output
     resolved = json.loads((run_dir / "config.json").read_text())
     assert resolved["max_steps"] == 2 and resolved["batch_size"] == 4
+
+
+def test_a_preflight_error_trains_then_exits_1_unless_allowed(tiny_pair, tmp_path):
+    # warmup 10 of a 3-step run: warmup-too-long is an error (the LR never reaches its peak).
+    data = write_corpus(tmp_path / "d.txt")
+    args = ["--max-steps", "3", "--set", "warmup_steps=10"]
+    flagged = CliRunner().invoke(app, tiny_args(tiny_pair, data, tmp_path / "a", *args))
+    assert flagged.exit_code == 1, flagged.output
+    flat = " ".join(flagged.output.split())
+    assert "[Check] error DD102 warmup-too-long" in flat
+    assert "Exit 1: the pre-flight found 1 error(s) in the config (warmup-too-long" in flat
+    assert (tmp_path / "a/student/model.safetensors").is_file()  # it trained all the same
+    allowed = CliRunner().invoke(
+        app, tiny_args(tiny_pair, data, tmp_path / "b", *args, "--allow-errors")
+    )
+    assert allowed.exit_code == 0, allowed.output
+    assert "Exit 1" not in allowed.output
+
+
+def test_config_is_accepted_as_an_option_too(tiny_pair, tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({
+        "teacher_model": str(tiny_pair.teacher), "student_model": str(tiny_pair.student),
+        "data": str(write_corpus(tmp_path / "d.txt")), "batch_size": 4, "max_length": 16,
+        "max_steps": 2, "warmup_steps": 1, "eval_max_batches": 2,
+    }))  # fmt: skip
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert f"Config: {config}" in " ".join(result.output.split())
+    both = CliRunner().invoke(app, ["train", str(config), "--config", str(tmp_path / "other.json")])
+    assert both.exit_code == 2 and "give one" in " ".join(both.output.split())

@@ -43,7 +43,11 @@ def _record(event: dict[str, object], step: int) -> dict[str, object] | None:
     if kind in ("metrics", "eval"):
         return _metrics(event, step)
     if kind == "run":
-        facts = {k: event[k] for k in _RUN_FACTS if isinstance(event.get(k), int)}
+        facts: dict[str, object] = {
+            k: event[k] for k in _RUN_FACTS if isinstance(event.get(k), int)
+        }
+        if isinstance(event.get(R.DEVICE), str):
+            facts[R.DEVICE] = event[R.DEVICE]
         return {R.STEP: step, **facts} if facts else None
     if kind == "finding" and isinstance(event.get("id"), str):
         finding = {k: v for k, v in event.items() if k != "type"}
