@@ -6,7 +6,8 @@ scale stuck at its floor): the run trains nothing (error). A few non-finite norm
 ones, with a finite loss, are most likely fp16/AMP steps that the GradScaler skipped by design
 (warning: harmless when rare, a sign of trouble when frequent).
 
-Streams: reported once a streak of non-finite norms is confirmed (the live watchdog hears of it
+A step whose loss is non-finite too is left to `nonfinite-loss` (the loss explains the
+gradient). Streams: reported once a streak of non-finite norms is confirmed (the live watchdog hears of it
 at once), restated in `finish()` with the run's totals; scattered ones are reported there.
 """
 
@@ -72,13 +73,17 @@ class GradNonfinite:
         if math.isfinite(grad):
             self.streak = 0
             return []
+        loss = number(record.get(LOSS))
+        if loss is not None and not math.isfinite(loss):
+            # A NaN loss explains the NaN gradient: that step is nonfinite-loss's story.
+            self.records -= 1
+            return []
         step = step_of(record)
         self.bad += 1
         self.streak += 1
         if self.streak == 1:
             self.streak_start = step
-        loss = number(record.get(LOSS))
-        if loss is not None and math.isfinite(loss):
+        if loss is not None:
             self.bad_with_finite_loss += 1
         if math.isinf(grad):
             self.worst = "inf"

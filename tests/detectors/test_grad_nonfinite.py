@@ -65,3 +65,10 @@ def test_other_nonfinite_series_are_named_by_their_key():
     records.append({"step": 10, "loss": 1.0, "kl": math.nan, "reward": 0.5})
     [finding] = [f for f in run_detectors(records) if f.id == "nonfinite-loss"]
     assert finding.evidence["field"] == "kl" and "Non-finite kl at step 10" in finding.message
+
+
+def test_a_nan_gradient_beside_a_nan_loss_is_left_to_nonfinite_loss():
+    records = [{"step": s, "loss": 2.0 / s, "grad_norm": 1.0} for s in range(1, 20)]
+    records[2] = {"step": 3, "loss": math.nan, "grad_norm": math.nan}
+    assert run_one(GradNonfinite, records) == []
+    assert [f.id for f in run_detectors(records)] == ["nonfinite-loss"]
