@@ -7,8 +7,9 @@ ones, with a finite loss, are most likely fp16/AMP steps that the GradScaler ski
 (warning: harmless when rare, a sign of trouble when frequent).
 
 A step whose loss is non-finite too is left to `nonfinite-loss` (the loss explains the
-gradient). Streams: reported once a streak of non-finite norms is confirmed (the live watchdog hears of it
-at once), restated in `finish()` with the run's totals; scattered ones are reported there.
+gradient). Streams: reported once a streak of non-finite norms is confirmed (the live watchdog
+hears of it at once), restated in `finish()` with the run's totals; scattered ones are
+reported there.
 """
 
 from __future__ import annotations
