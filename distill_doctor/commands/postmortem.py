@@ -116,6 +116,9 @@ def postmortem(
             if len(runs) > 1:
                 console.rule(f"run {number} of {len(runs)}: {run.name}")
             print_report(report, console)
+    if plot is not None:
+        # stderr: a JSON document on stdout stays one parsable object.
+        typer.echo(f"plot written to {plot.resolve()}", err=True)
     raise typer.Exit(runs_exit_code([r.exit_code for r in reports]))
 
 

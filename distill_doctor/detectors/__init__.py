@@ -10,9 +10,11 @@ from collections.abc import Iterable
 
 from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
 from distill_doctor.detectors.base import Detector, RunFacts
+from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
 from distill_doctor.detectors.eval_regression import EvalRegression
 from distill_doctor.detectors.grad_explosion import GradExplosion
+from distill_doctor.detectors.grad_nonfinite import GradNonfinite
 from distill_doctor.detectors.grad_vanishing import GradVanishing
 from distill_doctor.detectors.kd_signal_dead import KdSignalDead
 from distill_doctor.detectors.loss_above_chance import LossAboveChance
@@ -24,6 +26,7 @@ from distill_doctor.detectors.memory_growth import MemoryGrowth
 from distill_doctor.detectors.memory_pressure import MemoryPressure
 from distill_doctor.detectors.nonfinite_loss import NonfiniteLoss
 from distill_doctor.detectors.nonfinite_rank import NonfiniteRank
+from distill_doctor.detectors.overfitting import Overfitting
 from distill_doctor.detectors.params_frozen import ParamsFrozen
 from distill_doctor.detectors.perplexity_overflow import PerplexityOverflow
 from distill_doctor.detectors.rank_desync import RankDesync
@@ -50,6 +53,8 @@ DETECTORS: list[type] = [
     MemoryPressure,
     ThroughputDrop,
     EvalRegression,
+    GradNonfinite,
+    Overfitting,
     AllLabelsMasked,
     MemoryGrowth,
     KdSignalDead,
@@ -59,17 +64,45 @@ DETECTORS: list[type] = [
 ]
 
 
+# Record shapes (key tuples) whose detector lists are remembered: a log has a handful.
+MAX_SHAPES = 1024
+
+
+def watches(detector: Detector, keys: tuple[str, ...]) -> bool:
+    """Whether a record with these keys can matter to the detector (see `Detector.WATCHES`)."""
+    patterns = getattr(detector, "WATCHES", None)
+    if patterns is None:
+        return True
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if any(key.startswith(pattern[:-1]) for key in keys):
+                return True
+        elif pattern in keys:
+            return True
+    return False
+
+
 class DetectorSuite:
-    """One instance of every detector, fed the same records."""
+    """One instance of every detector, fed the same records. A record goes only to the
+    detectors that watch one of its keys: a train record never wakes the eval detectors."""
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.detectors: list[Detector] = [cls(facts) for cls in DETECTORS]
-        # Bound once: update() runs per record, and most calls find nothing.
-        self._updates = [detector.update for detector in self.detectors]
+        # Per record shape, the bound updates to call: decided once per shape, not per record.
+        self._by_shape: dict[tuple[str, ...], list] = {}
 
-    def update(self, record: Record) -> list[Finding]:
+    def _updates(self, shape: tuple[str, ...]) -> list:
+        updates = [d.update for d in self.detectors if watches(d, shape)]
+        if len(self._by_shape) < MAX_SHAPES:
+            self._by_shape[shape] = updates
+        return updates
+
+    def update(self, record: Record, shape: tuple[str, ...] | None = None) -> list[Finding]:
+        """Findings of this record; `shape` is tuple(record) when the caller has it."""
+        shape = shape or tuple(record)
+        updates = self._by_shape.get(shape) or self._updates(shape)
         findings: list[Finding] = []
-        for update in self._updates:
+        for update in updates:
             found = update(record)
             if found:
                 findings.extend(found)
@@ -83,10 +116,11 @@ class DetectorSuite:
 
 
 def run_detectors(records: Iterable[Record], facts: RunFacts | None = None) -> list[Finding]:
-    """Every finding of every detector over a whole stream, in the order they were raised."""
+    """Every finding of every detector over a whole stream, in the order they were raised;
+    an episode restated at its end is kept once, in its final statement."""
     suite = DetectorSuite(facts)
     findings: list[Finding] = []
     for record in records:
         findings.extend(suite.update(record))
     findings.extend(suite.finish())
-    return findings
+    return latest_per_episode(findings)

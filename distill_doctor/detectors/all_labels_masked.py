@@ -45,6 +45,7 @@ DOC = register(
 
 class AllLabelsMasked:
     DOC = DOC
+    WATCHES = (ALL_MASKED_BATCHES, VALID_TOKENS, LOSS, GRAD_NORM)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.count = 0  # masked batches seen

@@ -5,7 +5,12 @@ A detector is a small class with bounded state (O(window), never the whole run):
     update(record: Record) -> list[Finding]    called once per record, in step order
     finish() -> list[Finding]                  verdicts that need the whole run
 Records may lack any key; a detector that never sees what it needs stays silent. Detectors
-never import torch and never print.
+never import torch and never print. Optional:
+    WATCHES: tuple[str, ...]   the record keys it reads ("eval_*" for a prefix); the suite
+                               skips records with none of them. Without it: every record.
+An episode (a streak of bad records) is reported when it begins and may be restated, with its
+totals, when it ends or in finish(): same id and step; consumers keep the latest statement
+(`episodes.latest_per_episode`).
 
 `RunFacts` carries what is known about the run from outside the stream (a config given to
 `doctor postmortem --config`, or the trainer's plan); records may also carry the same facts

@@ -46,6 +46,7 @@ def _is_loss_metric(key: str) -> bool:
 
 class EvalFrozen:
     DOC = DOC
+    WATCHES = (EVAL_PREFIX + "*",)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         # metric -> (rounded value, repeats, step of the first of them); one entry per metric.

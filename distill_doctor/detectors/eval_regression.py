@@ -3,7 +3,9 @@ of a diverging run is noisy and logged per batch; the eval loss is the clean sig
 event, and a run can recover from it (the word-language-model run at lr 20: valid loss 39.70,
 26.05, 17.68, 16.95, then 30.37 at epoch 5, before the LR was annealed).
 
-A slow rise of a few percent is overfitting, not this: only a jump well above the best counts.
+A slow rise is overfitting (`overfitting` reports it), not this: only a jump well above the
+best counts, and only a sudden one: the largest single rise between two evaluations since the
+best must make up at least half of the way up, so a climb in small steps is not reported twice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from distill_doctor.registry import RuleDoc, register
 JUMP_FACTOR = 1.5
 # The best must come from a few evaluations, or the second eval of a fresh run "jumps".
 MIN_EVALS_BEFORE = 2
+# Sudden: one evaluation-to-evaluation rise is at least half of the whole rise above the best.
+SUDDEN_SHARE = 0.5
 
 DOC = register(
     RuleDoc(
@@ -42,11 +46,14 @@ DOC = register(
 
 class EvalRegression:
     DOC = DOC
+    WATCHES = (EVAL_LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.best: float = math.inf
         self.best_step: int | None = None
         self.evals = 0
+        self.previous: float | None = None
+        self.largest_rise = 0.0  # the largest rise between two evaluations since the best
         self.in_episode = False  # reported once until the eval loss comes back under the bar
 
     def update(self, record: Record) -> list[Finding]:
@@ -55,10 +62,14 @@ class EvalRegression:
             return []
         self.evals += 1
         step = step_of(record)
+        if self.previous is not None:
+            self.largest_rise = max(self.largest_rise, value - self.previous)
+        self.previous = value
         if value < self.best:
-            self.best, self.best_step = value, step
+            self.best, self.best_step, self.largest_rise = value, step, 0.0
         jumped = self.evals > MIN_EVALS_BEFORE and value > JUMP_FACTOR * self.best > 0
-        if not jumped:
+        sudden = self.largest_rise >= SUDDEN_SHARE * (value - self.best)
+        if not (jumped and sudden):
             self.in_episode = False
             return []
         if self.in_episode:
@@ -75,6 +86,7 @@ class EvalRegression:
                     "best_eval_loss": self.best,
                     "best_step": self.best_step,
                     "ratio": round(value / self.best, 3),
+                    "largest_rise": self.largest_rise,
                     "evaluations": self.evals,
                 },
             )

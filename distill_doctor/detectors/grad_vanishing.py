@@ -39,6 +39,7 @@ DOC = register(
 
 class GradVanishing:
     DOC = DOC
+    WATCHES = (GRAD_NORM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.window = RollingWindow(WINDOW)
@@ -48,7 +49,11 @@ class GradVanishing:
         grad, step, lr = finite(record, GRAD_NORM), step_of(record), finite(record, LR)
         if grad is None:
             return []
-        level = self.window.median() if len(self.window) else None
+        window = self.window
+        # The median only when the norm is small next to the window's highest value: most
+        # records are decided by that cheaper bound.
+        near = len(window) and grad < VANISH_FRACTION * window.highest()
+        level = window.median() if near or grad <= ZERO and len(window) else None
         tiny = grad <= ZERO or (level is not None and grad < VANISH_FRACTION * level)
         if not tiny:
             self.window.add(grad)

@@ -41,6 +41,7 @@ DOC = register(
 
 class KdSignalDead:
     DOC = DOC
+    WATCHES = (LOSS_KD,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.seen = 0

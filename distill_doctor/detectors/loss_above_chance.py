@@ -22,6 +22,7 @@ START_POINTS = 5  # the start: the median of the first CE values, robust to one 
 # 1.5x ln(vocab): a random init sits near 1.0x, a bad init up to ~1.2x; beyond 1.5x the
 # labels, the vocabulary or the logits' scale are wrong (the RNN log: 17.7 vs 10.4 = 1.7x).
 ABOVE_FACTOR = 1.5
+MAX_SHAPES = 256  # record shapes remembered (a log has a handful; junk cannot grow it)
 
 DOC = register(
     RuleDoc(
@@ -43,6 +44,7 @@ DOC = register(
 
 class LossAboveChance:
     DOC = DOC
+    WATCHES = (LOSS, LOSS_PREFIX + "*", VOCAB_SIZE)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.vocab = facts.vocab_size if facts else None
@@ -51,16 +53,22 @@ class LossAboveChance:
         self.loss_start: list[float] = []
         self.first_steps: dict[str, int | None] = {}
         self.has_components = False
+        self.plain_shapes: set[tuple[str, ...]] = set()  # record shapes without a component
         self.done = False
 
     def update(self, record: Record) -> list[Finding]:
         if self.done:
             return []
-        vocab = finite(record, VOCAB_SIZE)
-        if vocab:
-            self.vocab = int(vocab)
+        if VOCAB_SIZE in record:  # rare: test before paying for the conversion
+            vocab = finite(record, VOCAB_SIZE)
+            if vocab:
+                self.vocab = int(vocab)
         if not self.has_components:
-            self.has_components = any(key.startswith(LOSS_PREFIX) for key in record)
+            shape = tuple(record)  # a log repeats a few shapes: look at each shape once
+            if shape not in self.plain_shapes:
+                self.has_components = any(key.startswith(LOSS_PREFIX) for key in shape)
+                if not self.has_components and len(self.plain_shapes) < MAX_SHAPES:
+                    self.plain_shapes.add(shape)
         self._collect(record, CE, self.ce_start)
         self._collect(record, LOSS, self.loss_start)
         if len(self.ce_start) < START_POINTS:
@@ -77,8 +85,10 @@ class LossAboveChance:
         return []
 
     def _collect(self, record: Record, key: str, start: list[float]) -> None:
+        if len(start) >= START_POINTS:
+            return
         value = finite(record, key)
-        if value is None or len(start) >= START_POINTS:
+        if value is None:
             return
         if not start:
             self.first_steps[key] = step_of(record)

@@ -1,26 +1,46 @@
 """`loss-divergence`: the loss trends up and ends above where it started: training is making
 the model worse (LR too high, a broken loss term, fp16 overflow building up).
+
+Three ways to see it, the last two without a healthy baseline (a run broken from its first
+line, or a log of a handful of points):
+- the running median climbs above the starting level and is still rising (long logs);
+- a short log (fewer than `SHORT_LOG` points) whose last fifth sits well above its first, at a
+  steady LR (a loss that rises while the LR warms up is not this), judged in `finish()`;
+- a loss orders of magnitude above any normalised loss (1e6+) from the start.
 """
 
 from __future__ import annotations
 
+import math
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LOSS, Record
+from distill_doctor.records import LOSS, LR, Record
 from distill_doctor.registry import RuleDoc, register
 
 BASELINE_POINTS = 10  # the starting level: median of the first records
 WINDOW = 20  # records of the recent level; a median, so single spikes do not count
 # The recent level must exceed the start by 10%: KD losses wobble by a few percent early on.
 ABOVE_START = 0.10
+# And by more than the noise of two medians: per-batch losses of a small-batch run differ by
+# factors, and the median of 10 such values wanders by tens of percent. Standard errors of
+# ln(median) (1.25 sigma / sqrt(n) each) the rise must exceed:
+NOISE_SIGMAS = 3.0
 # And still be rising: the second half of the window above the first by 2%.
 MIN_RISE = 0.02
 # The level moves slowly: judging every 5th record finds the same episodes at a fifth of the cost.
 JUDGE_EVERY = 5
+# Logs of at most this many points keep them all and are judged as a whole in finish().
+SHORT_LOG = 2 * (BASELINE_POINTS + WINDOW)
+SHORT_MIN_POINTS = 4
+SHORT_RISE = 0.10  # the last fifth 10% above the first
+STEADY_LR = 1.5  # the LR of the last fifth at most 1.5x that of the first: no warmup
+# A loss of a million: a per-token CE is at most ~12, an MSE on standardised targets ~1, even a
+# KD loss summed over tokens is thousands; beyond this the loss is unscaled or has diverged.
+ABSURD_LOSS = 1e6
 
 DOC = register(
     RuleDoc(
@@ -40,6 +60,7 @@ DOC = register(
 
 class LossDivergence:
     DOC = DOC
+    WATCHES = (LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.baseline_points: list[float] = []
@@ -47,15 +68,25 @@ class LossDivergence:
         self.lowest: tuple[float, int | None] | None = None  # (level, step): the trough
         self.diverging = False
         self.seen = 0
+        self.short_log: list[tuple[int | None, float, float | None]] = []  # step, loss, lr
+        self.absurd_reported = False
+        self.start_log_sigma: float | None = None  # the spread of ln(loss) at the start
 
     def update(self, record: Record) -> list[Finding]:
         loss, step = finite(record, LOSS), step_of(record)
         if loss is None:
             return []
+        if len(self.short_log) <= SHORT_LOG:
+            self.short_log.append((step, loss, finite(record, LR)))
+        absurd: list[Finding] = []
         if len(self.baseline_points) < BASELINE_POINTS:
             self.baseline_points.append(loss)
+            if len(self.baseline_points) == SHORT_MIN_POINTS:
+                absurd = self._absurd()
         self.window.add(loss)
         self.seen += 1
+        if absurd:
+            return absurd
         if len(self.window) < WINDOW or self.seen % JUDGE_EVERY:
             return []
         level = self.window.median()
@@ -64,7 +95,7 @@ class LossDivergence:
         baseline = median(self.baseline_points)
         if level <= baseline:
             self.diverging = False  # back below the start: a new rise is a new episode
-        if level <= baseline * (1 + ABOVE_START):
+        if level <= baseline * (1 + ABOVE_START) or self._within_noise(level, baseline):
             return []
         if self.diverging or not self._rising():
             return []
@@ -87,7 +118,78 @@ class LossDivergence:
         ]
 
     def finish(self) -> list[Finding]:
+        if self.diverging or self.absurd_reported:
+            return []
+        if len(self.baseline_points) < SHORT_MIN_POINTS:
+            absurd = self._absurd()
+            if absurd:
+                return absurd
+        if SHORT_MIN_POINTS <= len(self.short_log) <= SHORT_LOG:
+            return self._short_rise()
         return []
+
+    def _absurd(self) -> list[Finding]:
+        level = median(self.baseline_points) if self.baseline_points else 0.0
+        if abs(level) < ABSURD_LOSS:
+            return []
+        self.absurd_reported = True
+        step = self.short_log[0][0] if self.short_log else None
+        return [
+            emit(
+                DOC,
+                step,
+                f"Loss is {level:.4g} from the start: orders of magnitude above any normalised "
+                "loss (a cross-entropy is at most ~12, an MSE on standardised targets ~1). The "
+                "targets are unscaled, a term is summed instead of averaged, or the run "
+                "diverged at once.",
+                {"start_level": plain(level), "points": len(self.baseline_points), "step": step},
+            )
+        ]
+
+    def _short_rise(self) -> list[Finding]:
+        """A short log judged whole: the last fifth well above the first at a steady LR."""
+        log = self.short_log
+        fifth = max(1, len(log) // 5)
+        first = sum(v for _, v, _ in log[:fifth]) / fifth
+        last = sum(v for _, v, _ in log[-fifth:]) / fifth
+        if first <= 0 or last <= first * (1 + SHORT_RISE):
+            return []
+        first_lr = [lr for _, _, lr in log[:fifth] if lr is not None]
+        last_lr = [lr for _, _, lr in log[-fifth:] if lr is not None]
+        if first_lr and last_lr and max(last_lr) > STEADY_LR * max(max(first_lr), 0.0):
+            return []  # the LR was still warming up: a rising loss then is common
+        step, end_step = log[0][0], log[-1][0]
+        return [
+            emit(
+                DOC,
+                step,
+                f"Loss rises over the whole log: {first:.4g} in its first fifth -> {last:.4g} "
+                f"in its last ({last / first - 1:+.0%}) from step {step} to {end_step}, "
+                f"{len(log)} points.",
+                {
+                    "start_level": plain(first),
+                    "level": plain(last),
+                    "points": len(log),
+                    "first_step": step,
+                    "step": end_step,
+                },
+            )
+        ]
+
+    def _within_noise(self, level: float, baseline: float) -> bool:
+        """The spread is the larger of the window's and the start's: a few points give a
+        spread estimate that is itself noisy, and the start is the noisier end to miss."""
+        log_sigma = self.window.log_robust_sigma()
+        if log_sigma is None or baseline <= 0:
+            return False
+        if self.start_log_sigma is None:
+            start = RollingWindow(BASELINE_POINTS)
+            for value in self.baseline_points:
+                start.add(value)
+            self.start_log_sigma = start.log_robust_sigma() or 0.0
+        log_sigma = max(log_sigma, self.start_log_sigma)
+        error = 1.25 * log_sigma * math.sqrt(1 / len(self.baseline_points) + 1 / WINDOW)
+        return math.log(level / baseline) <= NOISE_SIGMAS * error
 
     def _rising(self) -> bool:
         recent = self.window.values()

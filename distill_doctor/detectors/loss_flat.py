@@ -6,6 +6,11 @@ always spans a quarter to a half of the steps seen, and bucket means beat per-st
 loss is flat when, at the window's slope, training as long again would cut the loss by less
 than 5% (with the slope's own uncertainty inside that band), and the window's second half is
 not clearly lower than its first.
+
+No verdict on too little training: a window must span `MIN_WINDOW_STEPS` optimizer steps and
+the LR must have stopped warming up (steps 1-20 of a long run, or a warmup at a tiny LR, look
+flat by their own short history). A short log (4-40 points) is judged whole in `finish()`: flat
+when no point after its first fifth improves on that fifth, at a steady LR.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import NamedTuple
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LOSS, PLANNED_STEPS, Record
+from distill_doctor.records import LOSS, LR, PLANNED_STEPS, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Buckets judged at once; fewer records than this (a 3-epoch MNIST log) are never judged.
@@ -32,6 +37,16 @@ MAX_HALF_DROP = 0.02
 PLATEAU_TOLERANCE = 0.05
 # Standard errors of the slope that must fit inside the flat band: noise alone is no verdict.
 CONFIDENCE_SIGMAS = 2.0
+# Optimizer steps a window must span: a few dozen steps of training show no trend.
+MIN_WINDOW_STEPS = 200
+# The LR of a window's last bucket above 1.1x that of its first: still warming up.
+WARMUP_RISE = 1.1
+# Short logs: at most this many points are kept and judged whole; at least SHORT_MIN_POINTS.
+SHORT_LOG = 2 * WINDOW_BUCKETS
+SHORT_MIN_POINTS = 5
+# "Never improves": nothing after the first fifth is 2% below its mean.
+SHORT_MIN_GAIN = 0.02
+SHORT_RISE = 0.10  # a last fifth 10% above the first is a rise, not a plateau
 
 DOC = register(
     RuleDoc(
@@ -55,10 +70,12 @@ class Bucket(NamedTuple):
     loss: float  # mean loss of its records
     first_step: int
     last_step: int
+    lr: float | None  # the LR at its last record, when logged
 
 
 class LossFlat:
     DOC = DOC
+    WATCHES = (LOSS, LR, PLANNED_STEPS)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.width = 1  # records per bucket
@@ -68,14 +85,22 @@ class LossFlat:
         self.open_first: int | None = None
         self.planned = facts.planned_steps if facts and facts.planned_steps else 0
         self.reported_from: int | None = None  # first step of the flat stretch reported
+        self.lr: float | None = None  # the latest LR logged
+        self.short_log: list[tuple[int, float, float | None]] = []  # step, loss, lr
 
     def update(self, record: Record) -> list[Finding]:
-        planned = finite(record, PLANNED_STEPS)
-        if planned:
-            self.planned = int(planned)
+        if PLANNED_STEPS in record:  # rare: test before paying for the conversion
+            planned = finite(record, PLANNED_STEPS)
+            if planned:
+                self.planned = int(planned)
+        lr = finite(record, LR)
+        if lr is not None:
+            self.lr = lr
         loss, step = finite(record, LOSS), step_of(record)
         if loss is None or step is None:
             return []
+        if len(self.short_log) <= SHORT_LOG:
+            self.short_log.append((step, loss, self.lr))
         if self.open_first is None:
             self.open_first = step
         self.step_sum += step
@@ -84,7 +109,9 @@ class LossFlat:
         if self.count < self.width:
             return []
         n = self.count
-        self.buckets.append(Bucket(self.step_sum / n, self.loss_sum / n, self.open_first, step))
+        self.buckets.append(
+            Bucket(self.step_sum / n, self.loss_sum / n, self.open_first, step, self.lr)
+        )
         self.step_sum, self.loss_sum, self.count, self.open_first = 0.0, 0.0, 0, None
         if len(self.buckets) == MAX_BUCKETS:
             self._merge_pairs()
@@ -93,12 +120,16 @@ class LossFlat:
         return self._judge(self.buckets[-WINDOW_BUCKETS:])
 
     def finish(self) -> list[Finding]:
-        return []
+        if self.reported_from is not None or not SHORT_MIN_POINTS <= len(self.short_log):
+            return []
+        if len(self.short_log) > SHORT_LOG:
+            return []
+        return self._judge_short(self.short_log)
 
     def _merge_pairs(self) -> None:
         pairs = zip(self.buckets[0::2], self.buckets[1::2], strict=True)
         self.buckets = [
-            Bucket((a.step + b.step) / 2, (a.loss + b.loss) / 2, a.first_step, b.last_step)
+            Bucket((a.step + b.step) / 2, (a.loss + b.loss) / 2, a.first_step, b.last_step, b.lr)
             for a, b in pairs
         ]
         self.width *= 2
@@ -114,6 +145,10 @@ class LossFlat:
         return first
 
     def _judge(self, window: list[Bucket]) -> list[Finding]:
+        if window[-1].last_step - window[0].first_step < MIN_WINDOW_STEPS:
+            return []
+        if _warming_up(window[0].lr, window[-1].lr):
+            return []
         steps = [b.step for b in window]
         losses = [b.loss for b in window]
         fit = _slope(steps, losses)
@@ -143,6 +178,18 @@ class LossFlat:
         if self.reported_from is not None:
             return []
         first = self._plateau_start(start)
+        return self._report(first, last_step, slope, start, end, progress, horizon)
+
+    def _report(
+        self,
+        first: int,
+        last_step: int,
+        slope: float,
+        start: float,
+        end: float,
+        progress: float,
+        horizon: int,
+    ) -> list[Finding]:
         self.reported_from = first
         gain = progress if progress > 0 else 0.0  # a slight rise is reported as no gain
         return [
@@ -162,6 +209,31 @@ class LossFlat:
                 },
             )
         ]
+
+    def _judge_short(self, log: list[tuple[int, float, float | None]]) -> list[Finding]:
+        """A log too short for the window, judged whole: nothing after its first fifth does
+        better than that fifth, at a steady LR."""
+        fifth = max(1, len(log) // 5)
+        head, tail = log[:fifth], log[fifth:]
+        start = sum(v for _, v, _ in head) / fifth
+        end = sum(v for _, v, _ in log[-fifth:]) / fifth
+        if start <= 0 or min(v for _, v, _ in tail) < start * (1 - SHORT_MIN_GAIN):
+            return []
+        if end > start * (1 + SHORT_RISE):
+            return []  # not flat but rising: loss-divergence's
+        if _warming_up(head[0][2], log[-1][2]):
+            return []
+        first_step, last_step = log[0][0], log[-1][0]
+        steps = [float(s) for s, _, _ in log]
+        fit = _slope(steps, [v for _, v, _ in log])
+        slope = fit[0] if fit else 0.0
+        progress = -slope * max(last_step, self.planned) / start
+        horizon = max(last_step, self.planned)
+        return self._report(first_step, last_step, slope, start, end, progress, horizon)
+
+
+def _warming_up(first_lr: float | None, last_lr: float | None) -> bool:
+    return first_lr is not None and last_lr is not None and last_lr > WARMUP_RISE * first_lr
 
 
 def _slope(xs: list[float], ys: list[float]) -> tuple[float, float] | None:

@@ -2,12 +2,21 @@
 median in units of the window's IQR-based sigma, and a minimum relative jump.
 
 Not Megatron's "10x the early max" rule: a KD loss starts high (20+) and falls by 5-10x, so
-that rule would never fire on a KD run after its first steps.
+that rule would never fire on a KD run after its first steps. But the jump must matter at the
+run's own scale: once a run memorises its data its loss sits near 1e-4, and a batch at 1e-3 is
++900% without being a problem, so a spike must also rise by a share of the starting loss.
+A positive loss is also judged on a log scale: per-batch losses of a small-batch run differ by
+factors, and a jump must stand out of that spread too. Spikes less than `WINDOW` records apart
+are one episode, restated with its count when it ends.
 """
 
 from __future__ import annotations
 
+import math
+from statistics import median as median_of
+
 from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
@@ -21,6 +30,10 @@ SPIKE_SIGMAS = 6.0
 # And at least 20% above the median, so a near-constant loss (tiny sigma) is not flagged for
 # jitter; healthy KD losses vary by a few percent per step.
 MIN_RELATIVE_JUMP = 0.2
+# And by at least 2% of the starting loss (the median of its first records): the scale of the
+# run, so a loss that has fallen 10,000x is not flagged for its noise.
+START_POINTS = 20
+MIN_JUMP_OF_START = 0.02
 
 DOC = register(
     RuleDoc(
@@ -41,30 +54,50 @@ DOC = register(
 
 class LossSpike:
     DOC = DOC
+    WATCHES = (LOSS,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.window = RollingWindow(WINDOW)
-        self.in_spike = False
+        self.start: list[float] = []  # the first START_POINTS losses
+        self.min_jump = 0.0
+        self.episodes = Episodes(WINDOW)
 
     def update(self, record: Record) -> list[Finding]:
         loss = finite(record, LOSS)
         if loss is None:
             return []
-        finding = self._judge(loss, step_of(record)) if len(self.window) >= MIN_POINTS else None
+        if len(self.start) < START_POINTS:
+            self.start.append(loss)
+            self.min_jump = MIN_JUMP_OF_START * abs(median_of(self.start))
+        step = step_of(record)
+        finding = self._judge(loss, step) if len(self.window) >= MIN_POINTS else None
         self.window.add(loss)
-        return [finding] if finding else []
+        if finding is None:
+            return self.episodes.quiet() if self.episodes.open is not None else []
+        if self.episodes.hit(step, loss) is not None:
+            return []
+        return [self.episodes.start(finding, step, loss)]
 
     def finish(self) -> list[Finding]:
-        return []
+        return self.episodes.close()
 
     def _judge(self, loss: float, step: int | None) -> Finding | None:
-        median = self.window.median()
+        window = self.window
+        lowest = window.lowest()
+        # A spike is 20% above the median, so 20% above the lowest value (for a positive
+        # loss): the median is taken only for the few records past that cheaper bar.
+        if lowest > 0 and loss <= lowest * (1 + MIN_RELATIVE_JUMP):
+            return None
+        median = window.median()
         jump = loss - median
+        if jump <= MIN_RELATIVE_JUMP * abs(median) or jump <= self.min_jump:
+            return None
         # The spread costs two more quantiles: only worth it for a value already 20% up.
-        sigma = self.window.robust_sigma() if jump > MIN_RELATIVE_JUMP * abs(median) else 0.0
-        spike = jump > MIN_RELATIVE_JUMP * abs(median) and jump > SPIKE_SIGMAS * sigma
-        was_in_spike, self.in_spike = self.in_spike, spike
-        if not spike or was_in_spike:
+        sigma = self.window.robust_sigma()
+        if jump <= SPIKE_SIGMAS * sigma:
+            return None
+        log_sigma = self.window.log_robust_sigma() if median > 0 else None
+        if log_sigma is not None and math.log(loss / median) <= SPIKE_SIGMAS * log_sigma:
             return None
         z = jump / sigma if sigma > 0 else float("inf")
         return emit(

@@ -1,15 +1,23 @@
 """`lr-zero`: the learning rate sits at 0 (or near it) while much of the run remains.
 
 The seed's failure: a scheduler told 16x too many steps finished its schedule early and held
-the LR at 0 for 94% of training. A linear decay that reaches ~0 at the very end is normal.
+the LR at 0 for 94% of training. Not this:
+- a linear decay that reaches ~0 at the very end, including an LR printed with one or two
+  digits ("0.0002", "0.0001", "0") whose decay, extended, ends at the end of the log;
+- an LR of 0 before it was ever positive, for a few steps: warmup from 0, or fp16 steps that
+  were skipped before the scheduler first stepped (transformers with DeepSpeed warns "tried to
+  get lr value before scheduler/optimizer started stepping, returning lr=0").
 """
 
 from __future__ import annotations
 
+import math
+import re
+
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LR, PLANNED_STEPS, Record
+from distill_doctor.records import LR, PLANNED_STEPS, WARNING, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Below 1e-3 of the peak the optimizer barely moves; a cosine/linear tail crosses this only in
@@ -19,6 +27,13 @@ LOW_FRACTION_OF_PEAK = 1e-3
 MIN_SHARE_LEFT = 0.2
 # Records at a low LR before it counts: warmup may log lr=0 at its very first step.
 CONFIRM_RECORDS = 3
+# An LR that was never positive is judged during the run only once its zeros span 5% of the
+# planned steps (skipped fp16 steps at the start are a handful); otherwise in finish().
+NEVER_POSITIVE_SHARE = 0.05
+# transformers' message when DeepSpeed skipped the first optimizer steps (fp16 overflow).
+SKIPPED_STEPS_WARNING = re.compile(r"before scheduler/optimizer started stepping", re.IGNORECASE)
+# "Printed with one or two digits": such an LR shows a small positive value as 0.
+COARSE_DIGITS = 2
 
 DOC = register(
     RuleDoc(
@@ -39,6 +54,7 @@ DOC = register(
 
 class LrZero:
     DOC = DOC
+    WATCHES = (LR, PLANNED_STEPS, WARNING)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.planned = facts.planned_steps if facts else None
@@ -48,23 +64,40 @@ class LrZero:
         self.low_lr = 0.0
         self.reported = False
         self.last_step: int | None = None
+        self.skipped_steps_warned = False
+        self.coarse = True  # every positive LR so far printed with <= COARSE_DIGITS digits
+        self.decay = DecayFit()  # the positive LRs since the peak
 
     def update(self, record: Record) -> list[Finding]:
-        planned = finite(record, PLANNED_STEPS)
-        if planned:
-            self.planned = int(planned)
+        if PLANNED_STEPS in record:  # rare: test before paying for the conversion
+            planned = finite(record, PLANNED_STEPS)
+            if planned:
+                self.planned = int(planned)
+        if WARNING in record:
+            warning = record[WARNING]
+            if isinstance(warning, str) and SKIPPED_STEPS_WARNING.search(warning):
+                self.skipped_steps_warned = True
         lr, step = finite(record, LR), step_of(record)
         if lr is None or step is None:
             return []
         self.last_step = step
         if lr > 0 and lr >= LOW_FRACTION_OF_PEAK * self.peak:
-            self.peak = max(self.peak, lr)
+            if lr > self.peak:
+                self.peak = lr
+                self.decay = DecayFit()
+            self.decay.add(step, lr)
+            if self.coarse and float(f"{lr:.{COARSE_DIGITS}g}") != lr:
+                self.coarse = False
             self.low_since, self.low_records, self.reported = None, 0, False
             return []
+        if self.peak == 0 and self.skipped_steps_warned:
+            return []  # steps skipped before the scheduler first stepped, not a dead LR
         if self.low_since is None:
             self.low_since, self.low_lr = step, lr
         self.low_records += 1
         if self.reported or self.low_records < CONFIRM_RECORDS or not self.planned:
+            return []
+        if self.peak == 0 and step - self.low_since < NEVER_POSITIVE_SHARE * self.planned:
             return []
         return self._judge(self.planned)
 
@@ -78,6 +111,8 @@ class LrZero:
         share_left = max(0.0, (total_steps - self.low_since) / total_steps)
         if share_left < MIN_SHARE_LEFT:
             return []
+        if self.coarse and self.decay.zero_at() >= total_steps * (1 - MIN_SHARE_LEFT):
+            return []  # a rounded print of a decay that ends with the log
         self.reported = True
         peak = "never positive" if self.peak == 0 else f"peak {self.peak:.3g}"
         return [
@@ -96,3 +131,34 @@ class LrZero:
                 },
             )
         ]
+
+
+class DecayFit:
+    """Least squares of the LR over the step since its peak, in O(1) state: where a decay,
+    extended, reaches 0."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.sx = self.sy = self.sxx = self.sxy = 0.0
+
+    def add(self, step: int, lr: float) -> None:
+        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
+        self.n += 1
+        self.sx += x
+        self.sy += lr
+        self.sxx += x * x
+        self.sxy += x * lr
+
+    def zero_at(self) -> float:
+        """The step where the fitted line reaches 0; -inf without a falling line."""
+        n = self.n
+        if n < 3:
+            return -math.inf
+        vx = self.sxx - self.sx * self.sx / n
+        slope = (self.sxy - self.sx * self.sy / n) / vx if vx > 0 else 0.0
+        mean_step, mean_lr = self.sx / n, self.sy / n
+        # A falling line, not float noise on a constant LR: it must lose a tenth of its level
+        # over one standard deviation of its steps.
+        if -slope * math.sqrt(vx / n) < 0.1 * mean_lr:
+            return -math.inf
+        return mean_step - mean_lr / slope

@@ -48,6 +48,7 @@ DOC = register(
 
 class MemoryGrowth:
     DOC = DOC
+    WATCHES = (*SERIES, MEM_TOTAL)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.key: str | None = None

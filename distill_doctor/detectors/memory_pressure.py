@@ -36,6 +36,7 @@ DOC = register(
 
 class MemoryPressure:
     DOC = DOC
+    WATCHES = (MEM_USED, MEM_TOTAL)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.total = facts.mem_total_bytes if facts else None

@@ -1,6 +1,10 @@
-"""`nonfinite-loss`: NaN or Inf in the loss, a loss component or an eval metric, including
+"""`nonfinite-loss`: NaN or Inf in the loss, a loss component, an eval metric or any other
+logged series (a `kl`, a reward, the LR, a parameter checksum), named by its key; including
 the silent forms logs hide: a loss clamped to exactly 0.0 beside a NaN gradient norm, and
 warning lines such as the seed's "lm_loss produced non-finite value (nan); clamping to zero".
+
+One finding per outbreak, restated with its last step and count when it ends. A non-finite
+gradient norm alone is `grad-nonfinite`'s; an infinite perplexity is `perplexity-overflow`'s.
 """
 
 from __future__ import annotations
@@ -8,11 +12,12 @@ from __future__ import annotations
 import math
 import re
 
+from distill_doctor import records as R
 from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import (
-    EVAL_PREFIX,
     GRAD_NORM,
     LOSS,
     LOSS_PREFIX,
@@ -27,6 +32,25 @@ from distill_doctor.registry import RuleDoc, register
 CLEAN_RECORDS_TO_CLEAR = 100
 # A warning line about a non-finite value; "nan"/"inf" as whole words, not "infinite loop".
 NONFINITE_WARNING = re.compile(r"non-?finite|\bnan\b|\binf\b", re.IGNORECASE)
+# Series whose non-finite values are other detectors' business or no sign of bad training:
+# a skipped fp16 step's gradient norm, a rate divided by a zero duration, counters.
+NOT_JUDGED = frozenset(
+    {
+        GRAD_NORM,
+        R.STEP,
+        R.MICRO_STEP,
+        R.EPOCH,
+        R.STEPS_PER_S,
+        R.TOKENS_PER_S,
+        R.MEM_USED,
+        R.MEM_TOTAL,
+        R.PLANNED_STEPS,
+        R.SCHEDULER_STEPS,
+        R.VOCAB_SIZE,
+        R.VALID_TOKENS,
+        R.DEVICE,
+    }
+)
 
 DOC = register(
     RuleDoc(
@@ -34,7 +58,8 @@ DOC = register(
         code="DD202",
         kind="stream",
         severity=Severity.ERROR,
-        summary="A loss, loss component or eval metric is NaN or Inf (or was silently clamped).",
+        summary="A loss, loss component, eval metric or other logged series is NaN or Inf "
+        "(or was silently clamped).",
         why="One NaN poisons the weights through the optimizer state; clamping it to 0 hides the "
         "overflow while the run keeps training on garbage.",
         fix="Find the first non-finite term: lower the KD temperature or compute the softmax in "
@@ -54,64 +79,80 @@ def _nonfinite_field(record: Record) -> tuple[str, float] | None:
     for key, raw in record.items():
         if type(raw) is float and math.isfinite(raw):
             continue  # the usual case, decided before any string work
-        if key != LOSS and not key.startswith((LOSS_PREFIX, EVAL_PREFIX)):
+        if key in NOT_JUDGED or key == WARNING or _is_perplexity(key):
             continue
         value = number(raw)
-        if value is not None and not math.isfinite(value) and not _is_perplexity(key):
+        if value is not None and not math.isfinite(value):
             return key, value
     return None
 
 
 def _clamped_loss(record: Record) -> tuple[str, float] | None:
-    loss, grad_norm = number(record.get(LOSS)), number(record.get(GRAD_NORM))
+    raw = record.get(LOSS)
+    if raw is None or (type(raw) is float and raw != 0.0):
+        return None  # the usual case, decided without conversions
+    loss, grad_norm = number(raw), number(record.get(GRAD_NORM))
     if loss == 0.0 and grad_norm is not None and not math.isfinite(grad_norm):
         return GRAD_NORM, grad_norm
     return None
+
+
+def _what(key: str) -> str:
+    is_loss = key == LOSS or key.startswith(LOSS_PREFIX) or "loss" in key
+    return "loss" if is_loss else key
 
 
 class NonfiniteLoss:
     DOC = DOC
 
     def __init__(self, facts: RunFacts | None = None) -> None:
-        self.in_episode = False
-        self.clean_records = 0
+        self.episodes = Episodes(CLEAN_RECORDS_TO_CLEAR)
 
     def update(self, record: Record) -> list[Finding]:
         warning = record.get(WARNING)
         if isinstance(warning, str) and NONFINITE_WARNING.search(warning):
             text = warning.strip()[:200]
-            return self._episode(step_of(record), f"the log warns: {text}", {"warning": text})
+            step = step_of(record)
+            return self._hit(
+                step, f"Non-finite loss at {_where(step)}: the log warns: {text}", {"warning": text}
+            )
         bad = _nonfinite_field(record)
         if bad is not None:
             key, value = bad
+            step = step_of(record)
             evidence = {"field": key, "value": plain(value)}
             micro = record.get(MICRO_STEP)
             if isinstance(micro, int):  # the live trainer names the micro-batch it began in
                 evidence["micro_step"] = micro
             within = f" (micro-batch {micro} of the step)" if "micro_step" in evidence else ""
-            return self._episode(step_of(record), f"{key} is {value}{within}", evidence)
+            return self._hit(
+                step,
+                f"Non-finite {_what(key)} at {_where(step)}: {key} is {value}{within}.",
+                evidence,
+            )
         clamped = _clamped_loss(record)
         if clamped is not None:
-            return self._episode(
-                step_of(record),
-                f"loss is exactly 0.0 while grad_norm is {clamped[1]} (a clamped NaN)",
+            step = step_of(record)
+            return self._hit(
+                step,
+                f"Non-finite loss at {_where(step)}: loss is exactly 0.0 while grad_norm is "
+                f"{clamped[1]} (a clamped NaN).",
                 {"field": LOSS, "value": 0.0, "grad_norm": plain(clamped[1])},
             )
-        if any(k == LOSS or k.startswith((LOSS_PREFIX, EVAL_PREFIX)) for k in record):
-            self.clean_records += 1
-            if self.clean_records >= CLEAN_RECORDS_TO_CLEAR:
-                self.in_episode = False
+        if self.episodes.open is not None:
+            return self.episodes.quiet()
         return []
 
     def finish(self) -> list[Finding]:
-        return []
+        return self.episodes.close()
 
-    def _episode(self, step: int | None, what: str, evidence: dict) -> list[Finding]:
-        self.clean_records = 0
-        if self.in_episode:
+    def _hit(self, step: int | None, message: str, evidence: dict) -> list[Finding]:
+        if self.episodes.hit(step, math.nan) is not None:
             return []
-        self.in_episode = True
-        where = f"step {step}" if step is not None else "an unnumbered record"
-        message = f"Non-finite loss at {where}: {what}"
         message += "" if message.endswith(".") else "."
-        return [emit(DOC, step, message, {"step": step, **evidence})]
+        finding = emit(DOC, step, message, {"step": step, **evidence})
+        return [self.episodes.start(finding, step, math.nan)]
+
+
+def _where(step: int | None) -> str:
+    return f"step {step}" if step is not None else "an unnumbered record"

@@ -39,6 +39,9 @@ DOC = register(
 
 class ParamsFrozen:
     DOC = DOC
+    # The peak LR is read from the records that carry a checksum: a log without checksums
+    # (most logs of other tools) never wakes this detector.
+    WATCHES = (CHECKSUM,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.previous: tuple[int, float] | None = None  # (step, checksum)
@@ -46,9 +49,12 @@ class ParamsFrozen:
         self.peak_lr = 0.0
 
     def update(self, record: Record) -> list[Finding]:
-        checksum, step, lr = finite(record, CHECKSUM), step_of(record), finite(record, LR)
-        if lr is not None:
-            self.peak_lr = max(self.peak_lr, lr)
+        lr = finite(record, LR)
+        if lr is not None and lr > self.peak_lr:
+            self.peak_lr = lr
+        if CHECKSUM not in record:  # most logs have an LR and no checksum
+            return []
+        checksum, step = finite(record, CHECKSUM), step_of(record)
         if checksum is None or step is None:
             return []
         previous, self.previous = self.previous, (step, checksum)

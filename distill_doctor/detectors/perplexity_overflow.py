@@ -33,6 +33,11 @@ CE_KEYS = ("loss_ce", "eval_ce", "eval_loss_ce")
 TOTAL_KEYS = (LOSS, "eval_loss")
 # A near (not exact) match only names the losses people take exp() of, not KD or feature terms.
 NEAR_KEYS = TOTAL_KEYS + CE_KEYS
+# A per-token cross-entropy, even of a diverged model, stays below ~3x ln(262144) = 37; a loss
+# far above it (a KD loss summed over tokens, 2242; a regression loss, 3e8) is no CE, and no
+# exp() of it is a perplexity.
+MAX_CE_LIKE = 40.0
+MAX_SHAPES = 256  # record shapes remembered (a log has a handful; junk cannot grow it)
 
 DOC = register(
     RuleDoc(
@@ -67,19 +72,34 @@ def _is_loss_key(key: str) -> bool:
 
 class PerplexityOverflow:
     DOC = DOC
+    WATCHES = (LOSS, LOSS_PREFIX + "*", EVAL_PREFIX + "*", *PPL_KEYS)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.latest: dict[str, float] = {}  # one entry per loss key: bounded by the schema
         self.reported: set[str] = set()  # ppl keys inside a reported episode
+        # Record shape -> (its loss keys, its ppl keys): found once per shape, not per record.
+        self.shapes: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def _keys(self, record: Record) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        shape = tuple(record)
+        keys = self.shapes.get(shape)
+        if keys is None:
+            keys = (
+                tuple(k for k in shape if _is_loss_key(k)),
+                tuple(k for k in PPL_KEYS if k in record),
+            )
+            if len(self.shapes) < MAX_SHAPES:
+                self.shapes[shape] = keys
+        return keys
 
     def update(self, record: Record) -> list[Finding]:
         findings = []
-        for key, raw in record.items():
-            if _is_loss_key(key):
-                value = number(raw)
-                if value is not None and math.isfinite(value):
-                    self.latest[key] = value
-        for key in PPL_KEYS:
+        loss_keys, ppl_keys = self._keys(record)
+        for key in loss_keys:
+            value = number(record[key])
+            if value is not None and math.isfinite(value):
+                self.latest[key] = value
+        for key in ppl_keys:
             ppl = number(record.get(key))
             if ppl is not None and not math.isnan(ppl) and ppl > 0:
                 finding = self._judge(key, ppl, step_of(record))
@@ -116,9 +136,17 @@ class PerplexityOverflow:
                 "nearest": nearest,
                 "nearest_value": self.latest.get(nearest or ""),
                 "ce": self._ce(),
+                "ce_like": self._ce_like(matched or nearest),
                 **{f"latest_{k}": v for k, v in self._others(matched)},
             },
         )
+
+    def _ce_like(self, key: str | None) -> bool:
+        """Whether the loss the ppl came from (or, unmatched, the main loss) can be a CE."""
+        value = self.latest.get(key or "")
+        if value is None:
+            value = next((self.latest[k] for k in CE_KEYS + TOTAL_KEYS if k in self.latest), None)
+        return value is None or abs(value) <= MAX_CE_LIKE
 
     def _match(
         self, log_ppl: float, tolerance: float, keys: tuple[str, ...] | None = None

@@ -7,6 +7,7 @@ cheaper than sorting or calling numpy per record.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left, insort
 from collections import deque
 
@@ -38,12 +39,29 @@ class RollingWindow:
         weight = position - low
         return self._sorted[low] * (1 - weight) + self._sorted[high] * weight
 
+    def lowest(self) -> float:
+        return self._sorted[0]
+
+    def highest(self) -> float:
+        return self._sorted[-1]
+
     def median(self) -> float:
-        return self.quantile(0.5)
+        ordered = self._sorted
+        n = len(ordered)
+        mid = n >> 1
+        return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
 
     def robust_sigma(self) -> float:
         """Spread of the window's noise (IQR-based), ignoring the outliers it may hold."""
         return (self.quantile(0.75) - self.quantile(0.25)) / IQR_TO_SIGMA
+
+    def log_robust_sigma(self) -> float | None:
+        """The robust spread of ln(value): the noise of a positive, multiplicative quantity
+        (a loss, a gradient norm) whose batches differ by factors; None unless all > 0."""
+        low, high = self.quantile(0.25), self.quantile(0.75)
+        if self._sorted[0] <= 0 or low <= 0:
+            return None
+        return (math.log(high) - math.log(low)) / IQR_TO_SIGMA
 
     def values(self) -> list[float]:
         """The values in arrival order (a copy)."""

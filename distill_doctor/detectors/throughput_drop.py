@@ -53,6 +53,7 @@ DOC = register(
 
 class ThroughputDrop:
     DOC = DOC
+    WATCHES = (STEPS_PER_S, TOKENS_PER_S, DEVICE)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.key: str | None = None  # the first speed metric seen; one scale per run

@@ -38,16 +38,20 @@ def finite(record: Record, key: str) -> float | None:
     value = record.get(key)
     if value is None:  # the usual miss: most records carry a few of the keys
         return None
-    if type(value) is not float:
-        value = number(value)
-        if value is None:
-            return None
+    if type(value) is float:
+        return value if value - value == 0.0 else None  # x - x is NaN for NaN and +-inf
+    value = number(value)
+    if value is None:
+        return None
     return value if math.isfinite(value) else None
 
 
 def step_of(record: Record) -> int | None:
-    step = finite(record, "step")
-    return None if step is None else int(step)
+    step = record.get("step")
+    if type(step) is int:  # what every parser hands over; the rest goes the long way
+        return step
+    value = finite(record, "step")
+    return None if value is None else int(value)
 
 
 def plain(value: float) -> EvidenceValue:

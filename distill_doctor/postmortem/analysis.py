@@ -11,6 +11,7 @@ from pathlib import Path
 
 from distill_doctor import records as R
 from distill_doctor.detectors import DetectorSuite, RunFacts
+from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.findings import Finding
 from distill_doctor.postmortem.formats import detect, expand
 from distill_doctor.postmortem.merge import merge_by_step
@@ -33,6 +34,9 @@ _FACT_KEYS = frozenset(
 )
 
 
+MAX_SHAPES = 4096
+
+
 @dataclass
 class Source:
     path: Path
@@ -52,19 +56,50 @@ class Analysis:
     # Facts the logs stated (a `[Scheduler] Optimizer steps:` line, trainer_state max_steps).
     logged_facts: dict[str, int] = field(default_factory=dict)
     curves: Curves = field(default_factory=Curves)
+    facts: RunFacts | None = None
+    # Record shape (its keys) -> [records of that shape, has a metric, its fact keys]: a log
+    # repeats a handful of shapes, so a record costs a lookup, not a pass over its keys.
+    shapes: dict[tuple[str, ...], list] = field(default_factory=dict)
+    # Keys of records past MAX_SHAPES shapes (junk), counted one by one.
+    other_keys: dict[str, int] = field(default_factory=dict)
 
-    def observe(self, record: dict[str, object]) -> None:
+    @property
+    def series(self) -> dict[str, int]:
+        """Points per series (key -> records that carry it): what the checks could judge."""
+        counts = dict(self.other_keys)
+        for shape, (count, _, _) in self.shapes.items():
+            for key in shape:
+                counts[key] = counts.get(key, 0) + count
+        return counts
+
+    def observe(self, record: dict[str, object], shape: tuple[str, ...] | None = None) -> None:
         self.records += 1
-        if not _FACT_KEYS.issuperset(record):
+        shape = shape or tuple(record)
+        info = self.shapes.get(shape) or self._new_shape(shape)
+        info[0] += 1
+        if info[1]:
             self.metric_records += 1
         step = record.get(R.STEP)
-        if isinstance(step, int):
-            self.last_step = step if self.last_step is None else max(self.last_step, step)
-        for key in (R.PLANNED_STEPS, R.SCHEDULER_STEPS):
+        if type(step) is int and (self.last_step is None or step > self.last_step):
+            self.last_step = step
+        for key in info[2]:
             value = record.get(key)
             if isinstance(value, int):
                 self.logged_facts[key] = value
         self.curves.add(record)
+
+    def _new_shape(self, shape: tuple[str, ...]) -> list:
+        info = [
+            0,
+            not _FACT_KEYS.issuperset(shape),
+            tuple(k for k in (R.PLANNED_STEPS, R.SCHEDULER_STEPS) if k in shape),
+        ]
+        if len(self.shapes) < MAX_SHAPES:
+            self.shapes[shape] = info
+        else:
+            for key in shape:
+                self.other_keys[key] = self.other_keys.get(key, 0) + 1
+        return info
 
 
 def _counted(records: Iterator[dict[str, object]], source: Source) -> Iterator[dict[str, object]]:
@@ -98,26 +133,38 @@ def analyze(
     format_in: str | None = None,
 ) -> Analysis:
     sources, records = open_sources(paths, options or ParseOptions(), format_in)
-    analysis = Analysis(sources)
+    analysis = Analysis(sources, facts=facts)
     suite = DetectorSuite(facts)
     for record in records:
         logged = record.pop(FINDING_KEY, None)
         if isinstance(logged, dict):
             analysis.findings.append(Finding.from_dict(logged))
             continue
-        analysis.observe(record)
-        analysis.findings.extend(suite.update(record))
+        shape = tuple(record)  # shared: both look their work up by the record's keys
+        analysis.observe(record, shape)
+        found = suite.update(record, shape)
+        if found:
+            analysis.findings.extend(found)
     analysis.findings.extend(suite.finish())
-    analysis.findings = _unique(analysis.findings)
+    # One finding per (id, step), its latest statement: a log's own finding and the replayed
+    # detector's agree, and an episode restated at its end carries its totals.
+    analysis.findings = _one_story(latest_per_episode(analysis.findings))
     return analysis
 
 
-def _unique(findings: list[Finding]) -> list[Finding]:
-    """One finding per (id, step): a log's own finding and the replayed detector's agree."""
-    seen: set[tuple[str, int | None]] = set()
-    kept = []
-    for finding in findings:
-        if (finding.id, finding.step) not in seen:
-            seen.add((finding.id, finding.step))
-            kept.append(finding)
-    return kept
+def _one_story(findings: list[Finding]) -> list[Finding]:
+    """An eval-loss rise inside an overfitting episode is that episode, not a second one."""
+    episodes = [
+        (f.evidence.get("best_step"), f.evidence.get("step"))
+        for f in findings
+        if f.id == "overfitting"
+    ]
+
+    def inside(finding: Finding) -> bool:
+        step = finding.step
+        return step is not None and any(
+            isinstance(first, int) and isinstance(last, int) and first < step <= last
+            for first, last in episodes
+        )
+
+    return [f for f in findings if not (f.id == "eval-regression" and inside(f))]

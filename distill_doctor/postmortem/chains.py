@@ -72,6 +72,13 @@ def _perplexity_cause(evidence: dict[str, object]) -> tuple[str, str]:
     # A running-mean training loss printed beside the ppl matches it only roughly: "nearest".
     matched = evidence.get("matches") or evidence.get("nearest")
     ce = evidence.get("ce")
+    if evidence.get("ce_like") is False:
+        return (
+            f"the perplexity is exp() of {matched or 'a loss'} that is no per-token "
+            "cross-entropy (a loss summed over tokens, a KD or regression loss): the number "
+            "means nothing, whatever the run's health. Judge the run by its loss, not by it.",
+            "Compute perplexity only as exp(mean cross-entropy per token), or stop logging it.",
+        )
     if matched in (R.LOSS, R.EVAL_LOSS) and ce is not None:
         return (
             f"the perplexity is computed from the wrong loss: exp() of the combined {matched} "

@@ -10,6 +10,7 @@ from distill_doctor import records as R
 from distill_doctor.findings import Finding, Severity, has_errors
 from distill_doctor.postmortem.analysis import Analysis
 from distill_doctor.postmortem.chains import Chain, ChainInputs, find_chains
+from distill_doctor.postmortem.coverage import Check, coverage, judged_series
 from distill_doctor.postmortem.run_config import RunConfig
 
 Verdict = Literal["healthy", "sick", "no-data"]
@@ -22,6 +23,7 @@ class Report:
     timeline: list[Finding]  # by step, then worst first
     chains: list[Chain]
     analysis: Analysis
+    checks: list[Check]  # every stream check: ran on which series, or skipped and why
 
     @property
     def exit_code(self) -> int:
@@ -48,6 +50,11 @@ class Report:
                 for s in self.analysis.sources
             ],
             "skipped": [s.skipped.to_dict() for s in self.analysis.sources if s.skipped.lines],
+            "coverage": {
+                "series": dict(judged_series(self.analysis.series)),
+                "checks_ran": sum(check.ran for check in self.checks),
+                "checks": [check.to_dict() for check in self.checks],
+            },
         }
 
 
@@ -91,4 +98,6 @@ def build_report(analysis: Analysis, config: RunConfig | None = None) -> Report:
         verdict = "no-data"
     worst = max((f.severity.rank for f in problems), default=0)
     first = next((f for f in problems if f.severity.rank == worst), None)
-    return Report(verdict, first, timeline, find_chains(_chain_inputs(analysis, config)), analysis)
+    chains = find_chains(_chain_inputs(analysis, config))
+    checks = coverage(analysis.series, analysis.facts)
+    return Report(verdict, first, timeline, chains, analysis, checks)

@@ -28,13 +28,15 @@ class Series:
                 self.nonfinite_steps.append(step)
             return
         index = step // self.width
-        low, high = self.buckets.get(index, ((step, value), (step, value)))
-        self.buckets[index] = (
-            min(low, (step, value), key=_value),
-            max(high, (step, value), key=_value),
-        )
-        if len(self.buckets) > MAX_BUCKETS:
-            self._coarsen()
+        pair = self.buckets.get(index)
+        if pair is None:
+            self.buckets[index] = ((step, value), (step, value))
+            if len(self.buckets) > MAX_BUCKETS:
+                self._coarsen()
+        elif value < pair[0][1]:  # strict: on a tie the first point stays, as min() keeps it
+            self.buckets[index] = ((step, value), pair[1])
+        elif value > pair[1][1]:
+            self.buckets[index] = (pair[0], (step, value))
 
     def _coarsen(self) -> None:
         self.width *= 2
@@ -68,5 +70,7 @@ class Curves:
             return
         for key, series in self.series.items():
             value = record.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if type(value) is float:  # the usual case first; bools are not numbers here
+                series.add(step, value)
+            elif type(value) is int:
                 series.add(step, float(value))

@@ -11,11 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from distill_doctor.findings import Finding
+from distill_doctor.postmortem.coverage import judged_series
 from distill_doctor.postmortem.report import Report, step_label
+from distill_doctor.render.sparkline import sparklines
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _VERDICT = {"healthy": "bold green", "sick": "bold red", "no-data": "bold yellow"}
 MAX_TIMELINE = 50  # a run with thousands of findings still fits a screen or two
+MAX_SERIES_NAMED = 5  # "healthy on loss, lr, grad_norm, ...": the main series, not 40 columns
 
 
 def _evidence(finding: Finding) -> str:
@@ -26,7 +29,10 @@ def _evidence(finding: Finding) -> str:
 
 def _verdict(report: Report) -> Panel:
     analysis = report.analysis
-    lines = [Text(f"verdict: {report.verdict.upper()}", style=_VERDICT[report.verdict])]
+    verdict = report.verdict.upper()
+    if report.verdict == "healthy":
+        verdict += f" on {_judged_on(report)}"
+    lines = [Text(f"verdict: {verdict}", style=_VERDICT[report.verdict])]
     counts: dict[str, int] = {}
     for finding in report.timeline:
         counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
@@ -51,7 +57,48 @@ def _verdict(report: Report) -> Panel:
         )
     for chain in report.chains[:1]:
         lines.append(Text(f"=> {chain.diagnosis}", style="bold"))
+    if report.verdict != "no-data":
+        lines += _coverage(report)
     return Panel(Group(*lines), title="doctor postmortem", expand=False)
+
+
+def _judged_on(report: Report) -> str:
+    series = judged_series(report.analysis.series)
+    named = [f"{key} ({points:,} points)" for key, points in series[:MAX_SERIES_NAMED]]
+    more = len(series) - MAX_SERIES_NAMED
+    return ", ".join(named) + (f" and {more} more series" if more > 0 else "")
+
+
+def _coverage(report: Report) -> list[Text]:
+    """Which checks ran and which were skipped, the skipped grouped by reason."""
+    ran = sum(check.ran for check in report.checks)
+    lines = [Text(f"checks: {ran} of {len(report.checks)} ran", style="dim")]
+    by_reason: dict[str, list[str]] = {}
+    for check in report.checks:
+        if not check.ran:
+            by_reason.setdefault(check.detail, []).append(check.id)
+    for reason, ids in by_reason.items():
+        lines.append(Text(f"  skipped {', '.join(ids)}: {reason}", style="dim"))
+    return lines
+
+
+def _curves(report: Report) -> Group | None:
+    drawn = sparklines(report.analysis.curves.series, report.timeline)
+    if drawn is None:
+        return None
+    (first, last), lines, marks = drawn
+    name_width = max(len(line.name) for line in lines) if lines else 0
+    rows = [
+        Text(
+            f"curves, steps {first:,} to {last:,} (x NaN/Inf; findings: ! error, ^ warning)",
+            style="bold underline",
+        )
+    ]
+    for line in lines:
+        rows.append(Text(f"  {line.name:<{name_width}}  {line.line}  {line.summary}"))
+    if marks.strip():
+        rows.append(Text(f"  {'findings':<{name_width}}  {marks}", style="yellow"))
+    return Group(*rows)
 
 
 def _timeline(report: Report) -> Table:
@@ -109,6 +156,9 @@ def _sources(report: Report) -> Group:
 
 def print_report(report: Report, console: Console) -> None:
     console.print(_verdict(report))
+    curves = _curves(report)
+    if curves is not None:
+        console.print(curves)
     if report.timeline:
         console.print(_timeline(report))
         hidden = len(report.timeline) - MAX_TIMELINE

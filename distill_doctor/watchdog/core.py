@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from distill_doctor.detectors import DetectorSuite, RunFacts
+from distill_doctor.detectors import MAX_SHAPES, DetectorSuite, RunFacts, watches
 from distill_doctor.findings import Finding
 from distill_doctor.records import STEP, Record
 from distill_doctor.watchdog import checks
@@ -64,6 +64,8 @@ class Watchdog:
         self.policy = policy or Policy()
         self.sinks = list(sinks)
         self.suite = DetectorSuite(facts)
+        self._by_shape: dict[tuple[str, ...], list[Any]] = {}
+        self.switched_off: set[Any] = set()  # detectors that crashed (reported once)
         self.findings: list[Finding] = []
         self.seen: set[str] = set()  # finding_key of everything said
         # Ids a probe or the pre-flight stated for the whole run: the stream's later finding
@@ -100,13 +102,22 @@ class Watchdog:
     def finish(self) -> list[Finding]:
         """The verdicts that need the whole run (at its end)."""
         found: list[Finding] = []
-        for detector in list(self.suite.detectors):
-            found.extend(self._guarded(detector, "finish", None))
+        for detector in self.suite.detectors:
+            if detector not in self.switched_off:
+                found.extend(self._guarded(detector, "finish", None))
         return self.report(found, source="stream")
 
     def _detect(self, record: Record) -> list[Finding]:
         found: list[Finding] = []
-        for detector in list(self.suite.detectors):
+        shape = tuple(record)
+        detectors = self._by_shape.get(shape)
+        if detectors is None:  # the suite's rule: a record goes to the detectors watching it
+            detectors = [d for d in self.suite.detectors if watches(d, shape)]
+            if len(self._by_shape) < MAX_SHAPES:
+                self._by_shape[shape] = detectors
+        for detector in detectors:
+            if detector in self.switched_off:
+                continue
             found.extend(self._guarded(detector, "update", record))
         return found
 
@@ -114,7 +125,7 @@ class Watchdog:
         try:
             return detector.update(record) if method == "update" else detector.finish()
         except Exception as error:  # noqa: BLE001 - a broken check must not kill the run
-            self.suite.detectors.remove(detector)
+            self.switched_off.add(detector)
             step = record.get(STEP) if record else self.last_step
             return [checks.watchdog_error(detector.DOC.id, error, step)]
 
@@ -194,6 +205,8 @@ class Watchdog:
     def _replay(self) -> None:
         """Fresh detectors fed the kept records in step order, findings dropped."""
         self.suite = DetectorSuite(self.facts)
+        self._by_shape = {}
+        self.switched_off = set()
         merged = sorted(
             [(r.get(STEP, 0), 0, r) for r in self.history]
             + [(r.get(STEP, 0), 1, r) for r in self.evals],

@@ -13,6 +13,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from distill_doctor.detectors.episodes import latest_per_episode
+
 VOCAB = 32000  # ln(32000) = 10.37: the CE of a uniform guess
 MEM_TOTAL = 16e9
 SEED_NAN_WARNING = "[Warning] lm_loss produced non-finite value (nan); clamping to zero."
@@ -192,10 +194,11 @@ OPTIONAL_KEYS = (
 
 
 def run_one(detector_cls: type, records, facts=None) -> list:
-    """All findings of one detector over a stream, `finish()` included."""
+    """All findings of one detector over a stream, `finish()` included, each episode once in
+    its latest statement (as `run_detectors` and the postmortem keep them)."""
     detector = detector_cls(facts)
     findings = [f for record in records for f in detector.update(record)]
-    return findings + detector.finish()
+    return latest_per_episode(findings + detector.finish())
 
 
 def stream(steps: int = 1000, **kwargs) -> list[dict]:

@@ -61,3 +61,25 @@ def test_recovery_then_relapse_gives_two_findings():
 
 def test_missing_lr_disables():
     assert run_one(LrZero, stream(300, drop=frozenset({"lr"}))) == []
+
+
+def test_rounded_lr_reaching_zero_at_the_end_is_healthy():
+    # Printed with 4 decimals: the decay's last tenth-thousandths show as 0 (issue 8).
+    lrs = [0.0003, 0.0003, 0.0002, 0.0002, 0.0002, 0.0001, 0.0001, 0.0, 0.0, 0.0]
+    records = [{"step": 100 * (i + 1), "lr": lr} for i, lr in enumerate(lrs)]
+    assert run_one(LrZero, records) == []
+    # The same print with the schedule cut at a third of the run is the seed's failure.
+    cut = [0.0003, 0.0002, 0.0001] + [0.0] * 7
+    records = [{"step": 100 * (i + 1), "lr": lr} for i, lr in enumerate(cut)]
+    [finding] = run_one(LrZero, records)
+    assert finding.step == 400 and finding.evidence["share_left"] == 0.6
+
+
+def test_deepspeed_skipped_first_steps_are_not_a_dead_lr():
+    warning = "tried to get lr value before scheduler/optimizer started stepping, returning lr=0"
+    records = [{"step": s, "lr": 0.0, "loss": 2.0} for s in range(1, 8)]
+    records.insert(0, {"step": 1, "warning": warning})
+    records += [{"step": s, "lr": 2e-5, "loss": 1.9} for s in range(8, 100)]
+    assert run_one(LrZero, records, RunFacts(planned_steps=100)) == []
+    # Without the warning, a few zeros before the LR ever rose are waited out too.
+    assert run_one(LrZero, records[1:], RunFacts(planned_steps=1000)) == []

@@ -55,3 +55,12 @@ def test_near_match_names_the_closest_loss():
     assert finding.evidence["matches"] is None and finding.evidence["nearest"] == "loss"
     assert "the exp() of the training loss, not of eval_loss 101.4" in finding.message
     assert "logged nearby is 21.46, 7% from ln(ppl)" in finding.message
+
+
+def test_perplexity_of_a_loss_that_is_no_cross_entropy_says_so():
+    # Issue 8: a KD loss summed over tokens (2242) or a regression loss (3e8) is no CE.
+    for loss in (2242.0, 3.1e8):
+        [finding] = run_one(PerplexityOverflow, [{"step": 5, "loss": loss, "ppl": math.inf}])
+        assert finding.evidence["ce_like"] is False
+    [finding] = run_one(PerplexityOverflow, [{"step": 5, "loss": 17.7, "ppl": math.exp(17.7)}])
+    assert finding.evidence["ce_like"] is True

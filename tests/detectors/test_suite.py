@@ -27,6 +27,8 @@ IDS = [
     "memory-pressure",
     "throughput-drop",
     "eval-regression",
+    "grad-nonfinite",
+    "overfitting",
     "all-labels-masked",
     "memory-growth",
     "kd-signal-dead",

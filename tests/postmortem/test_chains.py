@@ -39,3 +39,8 @@ def test_the_seed_finding_and_its_chain_name_the_same_loss():
     for text in (finding.message, chain.diagnosis):
         assert "exp() of the training loss" in text and "101.4" in text and "21.46" in text
     assert "no exact loss" not in finding.message
+
+
+def test_perplexity_of_a_summed_loss_is_not_called_worse_than_random():
+    text = chain_for({"ppl": "inf", "matches": None, "nearest": None, "ce_like": False})
+    assert "no per-token cross-entropy" in text and "uniform guess" not in text
