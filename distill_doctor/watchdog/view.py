@@ -89,6 +89,21 @@ def step_text(step: Any, planned: int) -> str:
     return f"{step}/{planned}" if planned else str(step)
 
 
+def action_line(event: dict[str, Any]) -> str:
+    """`adjust lr-zero at step 2: lr 0.00109 -> 0.00111 (what it did)`."""
+    changed = ", ".join(
+        f"{key} {event['before'].get(key)} -> {value}"
+        for key, value in event.get("after", {}).items()
+        if key in event.get("before", {})
+    )
+    what = event.get("what") or event.get("reason", "")
+    return (
+        f"{event['action']} {event['finding']} at step {event.get('step')}"
+        + (f": {changed}" if changed else "")
+        + (f" ({what})" if what else "")
+    )
+
+
 def print_run_start(console: Console, info: dict[str, Any]) -> None:
     """The scheduler line and the pre-flight's findings, before step 1."""
     console.print(info["scheduler_line"])
@@ -107,6 +122,9 @@ class FindingLines:
     def on_finding(self, finding: Finding, action: Action) -> None:
         line = Text("[Doctor] " + finding_line(finding, action))
         self.console.print(line, style=SEVERITY_STYLE[finding.severity])
+
+    def on_action(self, event: dict[str, Any]) -> None:
+        self.console.print(Text("[Doctor] " + action_line(event), style="bold magenta"))
 
     def on_run_start(self, info: dict[str, Any], control: Any) -> None: ...
 
@@ -131,6 +149,7 @@ class RunState:
         self.losses: deque[float] = deque(maxlen=400)
         self.evals: list[tuple[int, float]] = []
         self.findings: list[tuple[Finding, Action]] = []
+        self.actions: list[str] = []
         self.memory_source = ""
 
     def start(self, info: dict[str, Any]) -> None:
@@ -207,6 +226,9 @@ class PlainView:
                 Text("  " + " · ".join(filter(None, [evidence_line(finding), said])))
             )
 
+    def on_action(self, event: dict[str, Any]) -> None:
+        self.console.print(Text("[Doctor] " + action_line(event), style="bold magenta"))
+
     def set_planned_lrs(self, lrs: list[float], memory_source: str) -> None:
         self.state.planned_lrs = lrs
         self.state.memory_source = memory_source
@@ -240,6 +262,10 @@ class LiveView(PlainView):
 
     def on_finding(self, finding: Finding, action: Action) -> None:
         self.state.findings.append((finding, action))
+        self._draw(force=True)
+
+    def on_action(self, event: dict[str, Any]) -> None:
+        self.state.actions.append(action_line(event))
         self._draw(force=True)
 
     def on_run_end(self, status: str) -> None:
@@ -292,6 +318,8 @@ class LiveView(PlainView):
             if self.evidence and finding.evidence:
                 line.append(" · " + evidence_line(finding), style="dim")
             findings.add_row(line)
+        for line in s.actions[-3:]:
+            findings.add_row(Text(line, style="bold magenta"))
         if not s.findings:
             findings.add_row(Text("no findings so far", style="green"))
         return Panel(Group(grid, findings), title="distill_doctor watch", border_style="blue")
