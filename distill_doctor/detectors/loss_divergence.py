@@ -6,7 +6,9 @@ line, or a log of a handful of points):
 - the running median climbs above the starting level and is still rising (long logs);
 - a short log (fewer than `SHORT_LOG` points) whose last fifth sits well above its first, at a
   steady LR (a loss that rises while the LR warms up is not this), judged in `finish()`;
-- a loss orders of magnitude above any normalised loss (1e6+) from the start.
+- a loss orders of magnitude above any normalised loss (1e6+) from the start;
+- an early blow-up: within its first records the loss jumps to twice its starting level (and
+  by more than one unit) and stays there for several records: the LR far too high.
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ STEADY_LR = 1.5  # the LR of the last fifth at most 1.5x that of the first: no w
 # A loss of a million: a per-token CE is at most ~12, an MSE on standardised targets ~1, even a
 # KD loss summed over tokens is thousands; beyond this the loss is unscaled or has diverged.
 ABSURD_LOSS = 1e6
+# Early blow-up: judged over the first EARLY_RECORDS against the first loss (an LR far too
+# high blows up at the first update, so any later start would already be the blow-up);
+# BLOWUP_RECORDS in a row at BLOWUP_FACTOR times the start and BLOWUP_MARGIN above it (a loss
+# of 1e-4 doubling is noise, and one odd batch is not a run).
+EARLY_RECORDS = 50
+BLOWUP_FACTOR = 2.0
+BLOWUP_MARGIN = 1.0
+BLOWUP_RECORDS = 3
 
 DOC = register(
     RuleDoc(
@@ -71,6 +81,8 @@ class LossDivergence:
         self.short_log: list[tuple[int | None, float, float | None]] = []  # step, loss, lr
         self.absurd_reported = False
         self.start_log_sigma: float | None = None  # the spread of ln(loss) at the start
+        self.blowup_run = 0  # records in a row far above the start (early blow-up)
+        self.blowup_first: int | None = None
 
     def update(self, record: Record) -> list[Finding]:
         loss, step = finite(record, LOSS), step_of(record)
@@ -87,6 +99,9 @@ class LossDivergence:
         self.seen += 1
         if absurd:
             return absurd
+        blowup = self._early_blowup(loss, step)
+        if blowup:
+            return blowup
         if len(self.window) < WINDOW or self.seen % JUDGE_EVERY:
             return []
         level = self.window.median()
@@ -112,6 +127,35 @@ class LossDivergence:
                     "level": level,
                     "trough": trough,
                     "trough_step": trough_step,
+                    "step": step,
+                },
+            )
+        ]
+
+    def _early_blowup(self, loss: float, step: int | None) -> list[Finding]:
+        if self.diverging or self.seen > EARLY_RECORDS or self.seen < 2:
+            return []
+        start = self.baseline_points[0]
+        if start <= 0 or loss < max(BLOWUP_FACTOR * start, start + BLOWUP_MARGIN):
+            self.blowup_run, self.blowup_first = 0, None
+            return []
+        self.blowup_run += 1
+        self.blowup_first = self.blowup_first if self.blowup_first is not None else step
+        if self.blowup_run < BLOWUP_RECORDS:
+            return []
+        self.diverging = True  # one episode: the median's later view of it is no news
+        return [
+            emit(
+                DOC,
+                self.blowup_first,
+                f"Loss blew up early: {loss:.4g} at step {step}, {loss / start:.1f}x its "
+                f"starting level {start:.4g}, for {self.blowup_run} records from step "
+                f"{self.blowup_first}.",
+                {
+                    "start_level": start,
+                    "level": loss,
+                    "ratio": round(loss / start, 3),
+                    "first_step": self.blowup_first,
                     "step": step,
                 },
             )

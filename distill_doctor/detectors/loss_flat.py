@@ -221,6 +221,9 @@ class LossFlat:
             return []
         if end > start * (1 + SHORT_RISE):
             return []  # not flat but rising: loss-divergence's
+        values = [v for _, v, _ in log]
+        if all(b < a for a, b in zip(values, values[1:], strict=False)):
+            return []  # better at every point: slow, not flat (no noise falls that steadily)
         if _warming_up(head[0][2], log[-1][2]):
             return []
         first_step, last_step = log[0][0], log[-1][0]

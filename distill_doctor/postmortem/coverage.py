@@ -65,6 +65,10 @@ NEEDS: dict[str, Need] = {
         memory_growth.SERIES, memory_growth.SKIP_RECORDS + memory_growth.WINDOW, "memory use"
     ),
     "kd-signal-dead": Need((kd_signal_dead.LOSS_KD,), 1, "loss_kd"),
+    # Only a torchrun run's records carry the per-rank fields.
+    "rank-desync": Need((R.RANK_CHECKSUM_SPREAD,), 1, "per-rank checksums (a torchrun run)"),
+    "straggler-rank": Need((R.RANK_STEP_S_MAX,), 1, "per-rank step times (a torchrun run)"),
+    "nonfinite-rank": Need((R.WORLD_SIZE,), 1, "per-rank losses (a torchrun run)"),
 }
 
 
