@@ -273,6 +273,7 @@ class Workspace:
             "train", "--data", str(self / "corpus.txt"), "--set", "max_length=32",
             "--set", "batch_size=4", "--set", "eval_max_batches=1", "--set", "eval_steps=1000",
             "--set", "save_steps=1", "--set", "keep_last=3", "--set", "epochs=100",
+            "--set", "warmup_steps=0",  # a 2-step run: the demo's 40 would be a pre-flight error
         ]  # fmt: skip
 
     def command(self, template: str) -> list[str] | str:
