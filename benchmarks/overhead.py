@@ -66,7 +66,12 @@ def main() -> None:
     run = loop.setup(cfg, torch.device("cpu"))
     control, state = TrainControl(), TrainState()
     watched = Timed(TrainerWatchdog(Watchdog(policy=Policy())))
-    info = {"planned_steps": run.planned, "preflight": [], "resumed_from_step": None}
+    info = {
+        "planned_steps": run.planned,
+        "preflight": [],
+        "resumed_from_step": None,
+        "run_dir": ".",
+    }
     watched.on_setup(run)
     watched.on_run_start(info, control)
     hooks = {"plain": Observers([]), "watched": Observers([watched])}
