@@ -183,8 +183,10 @@ class TrainerRepairs:
 
         run = self.run
         found = ckpt.complete_checkpoints(self.run_dir / "checkpoints")
-        if self.rollbacks >= MAX_ROLLBACKS or not found:
-            return None
+        if self.rollbacks >= MAX_ROLLBACKS:
+            return None  # it came back after its repairs: the caller aborts with the diagnosis
+        if not found:
+            return self._lower_lr(finding, step)
         folder = found[-1]
         modules = {k: v for k, v in checkpoint_modules(run).items() if k != "extra"}
         lr_before = run.optimizer.param_groups[0]["lr"]
@@ -199,10 +201,7 @@ class TrainerRepairs:
                 warnings.simplefilter("ignore", UserWarning)
                 for _ in range(skipped):
                     run.scheduler.step()
-        for group in run.optimizer.param_groups:
-            group["lr"] *= LR_FACTOR_ON_ROLLBACK
-        if hasattr(run.scheduler, "base_lrs"):
-            run.scheduler.base_lrs = [lr * LR_FACTOR_ON_ROLLBACK for lr in run.scheduler.base_lrs]
+        self._halve_lr()
         self.rollbacks += 1
         self.skips_in_a_row = 0
         return event(
@@ -216,6 +215,29 @@ class TrainerRepairs:
                 "batches_skipped": skipped,
             },
             f"weights and optimizer state of {folder.name}, LR halved, the batches since skipped",
+        )
+
+    def _halve_lr(self) -> None:
+        run = self.run
+        for group in run.optimizer.param_groups:
+            group["lr"] *= LR_FACTOR_ON_ROLLBACK
+        if hasattr(run.scheduler, "base_lrs"):
+            run.scheduler.base_lrs = [lr * LR_FACTOR_ON_ROLLBACK for lr in run.scheduler.base_lrs]
+
+    def _lower_lr(self, finding: Finding, step: int) -> dict:
+        """No checkpoint yet to go back to (a blow-up in the first steps): the LR halved in
+        place, the weights kept; bounded like a rollback."""
+        lr_before = self.run.optimizer.param_groups[0]["lr"]
+        self._halve_lr()
+        self.rollbacks += 1
+        self.skips_in_a_row = 0
+        return event(
+            "adjust",
+            finding,
+            step,
+            {"lr": lr_before},
+            {"lr": self.run.optimizer.param_groups[0]["lr"]},
+            "no checkpoint yet to roll back to: the LR halved in place",
         )
 
     # --- memory -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from distill_doctor import records as keys
 from distill_doctor.detectors import RunFacts
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.watchdog import checks, probes
-from distill_doctor.watchdog.core import Watchdog
+from distill_doctor.watchdog.core import Watchdog, abort_event
 from distill_doctor.watchdog.policy import Action
 from distill_doctor.watchdog.repairs import SCHEDULE_IDS, SKIPS_BEFORE_ROLLBACK, TrainerRepairs
 
@@ -138,8 +138,11 @@ class TrainerWatchdog:
             step=step,
         )
         made = self.repairs.rollback(cause, step) if self.repairs.budget_left > 0 else None
-        if made is None:  # nothing to roll back to, or rolled back too often: stop
+        if made is None:  # rolled back too often: stop, with the diagnosis
             self.watchdog.report([cause])
+            if self.watchdog.abort is None:
+                self.watchdog.abort = cause
+                self.watchdog._fan_out("on_action", abort_event(cause, step))
             self.control.request_stop("watchdog: nonfinite-loss")
         else:
             self.repairs.done.append(made)

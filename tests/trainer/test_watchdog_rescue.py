@@ -116,3 +116,32 @@ def test_a_resumed_run_keeps_its_repaired_schedule(tiny_pair, tmp_path):
     assert again.status == "completed"
     for step in range(6, 11):
         assert lrs_again[step] == pytest.approx(lrs_first[step], abs=1e-9)
+
+
+def test_non_finite_steps_in_a_row_roll_back_twice_then_abort(tiny_pair, tmp_path, monkeypatch):
+    from distill_doctor.trainer.faults import Faults
+
+    original = Faults._after_loss
+
+    def nan_from_the_step_on(self, module, inputs, parts):  # a fault that does not go away
+        if torch.is_grad_enabled() and self.current_step >= self.step:
+            return {**parts, "loss": parts["loss"] * float("nan")}
+        return original(self, module, inputs, parts)
+
+    monkeypatch.setattr(Faults, "_after_loss", nan_from_the_step_on)
+    watchdog, result, lrs, actions, cfg = rescued_run(
+        tiny_pair, tmp_path, "nan-loss@5", max_steps=20, save_steps=2
+    )
+    kinds = [a["action"] for a in actions]
+    rollbacks = [a for a in actions if a["action"] == "rollback"]
+    assert len(rollbacks) == 2  # the bound
+    # Steps 5-7 are NaN and skipped; the newest checkpoint (step 6) holds step 4's weights.
+    assert rollbacks[0]["step"] == 7 and rollbacks[0]["after"]["weights_from_step"] == 6
+    assert rollbacks[0]["after"]["lr"] == pytest.approx(rollbacks[0]["before"]["lr"] / 2, rel=0.3)
+    assert result.status == "stopped" and result.stop_reason == "watchdog: nonfinite-loss"
+    assert kinds[-1] == "abort"  # skips, two rollbacks, then the stop with the diagnosis
+    [checkpoint] = complete_checkpoints(tmp_path / "run/checkpoints")[-1:]
+    from safetensors.torch import load_file
+
+    weights = load_file(str(checkpoint / "model.safetensors"))
+    assert all(torch.isfinite(t).all() for t in weights.values())
