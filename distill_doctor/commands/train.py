@@ -314,7 +314,7 @@ def train_ranks(
                 cfg,
                 run_dir,
                 observers,
-                resume=resume is not None,
+                resume=checkpoint is not None,  # open_run decided (no checkpoint yet: step 0)
                 checkpoint=checkpoint,
                 inject=tuple(options.inject or ()),
                 extra_state={"watchdog": watchdog} if here.is_main else {},
