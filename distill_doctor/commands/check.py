@@ -71,6 +71,14 @@ def check(
         int | None,
         typer.Option(min=1, metavar="N", help="Examples in the training set (overrides the file)."),
     ] = None,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Data-parallel processes (torchrun/accelerate); overrides the file's world size.",
+        ),
+    ] = None,
     fix: Annotated[
         bool, typer.Option("--fix", help="Write a corrected config to --output.")
     ] = False,
@@ -101,7 +109,7 @@ def check(
             "--fix and --output go together: `doctor check CONFIG --fix --output "
             "NEW.json` writes the corrected config to NEW.json and leaves CONFIG as is."
         )
-    options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu}
+    options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu, "nproc": nproc}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
     if output is not None:
         check_fixable(loaded)

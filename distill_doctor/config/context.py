@@ -12,6 +12,7 @@ planned steps; `--fix` edits `loaded.data` in the file's own dialect. Imports no
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,10 +89,13 @@ def load_context(
     dialect: str | None = None,
     train_samples: int | None = None,
     gpu: str | None = None,
+    nproc: int | None = None,
 ) -> tuple[CheckContext, LoadedConfig]:
-    """Read, validate and resolve one config file; every bad input is an InputError."""
+    """Read, validate and resolve one config file; every bad input is an InputError.
+    `nproc`: the data-parallel processes the run launches with (wins over the file's)."""
     document = read_document(path)
     parsed = parse_config(document.data, str(document.path), dialect, train_samples)
+    run = parsed.run if nproc is None else dataclasses.replace(parsed.run, processes=nproc)
     models = resolve_models(parsed, document.folder)
     ctx = CheckContext(
         config=parsed.config,
@@ -100,7 +104,7 @@ def load_context(
         teacher=models["teacher"],
         student=models["student"],
         gpu=resolve_gpu(gpu) if gpu is not None else None,
-        run=parsed.run,
+        run=run,
     )
     return ctx, LoadedConfig(document, parsed)
 

@@ -217,3 +217,15 @@ def test_known_hf_keys_cover_the_installed_training_arguments():
 
     fields = {f.name for f in dataclasses.fields(transformers.TrainingArguments) if f.init}
     assert fields - TRAINING_ARGUMENTS_KEYS == set()
+
+
+def test_nproc_divides_the_steps_per_epoch(doctor):
+    one = doctor("check", "configs/seed_broken.json", "--format", "json")
+    two = doctor("check", "configs/seed_broken.json", "--nproc", "2", "--format", "json")
+    steps = [
+        next(f for f in json.loads(r.stdout)["findings"] if f["id"] == "scheduler-steps-mismatch")[
+            "evidence"
+        ]["optimizer_steps"]
+        for r in (one, two)
+    ]
+    assert steps == [4689, 2346]  # each of 2 processes sees half of the 50,000 samples
