@@ -32,6 +32,7 @@ SKIPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 2
 LR_FACTOR_ON_ROLLBACK = 0.5
 TOP_K_ON_MEMORY = 64
+LOSS_SCALE_FLOOR = 2.0**10  # fp16: the GradScaler's scale after a rollback, at least
 REPAIR_BUDGET = 10  # repairs per run; past it a finding aborts
 
 
@@ -202,6 +203,7 @@ class TrainerRepairs:
                 for _ in range(skipped):
                     run.scheduler.step()
         self._halve_lr()
+        self._raise_loss_scale_floor()
         self.rollbacks += 1
         self.skips_in_a_row = 0
         return event(
@@ -216,6 +218,13 @@ class TrainerRepairs:
             },
             f"weights and optimizer state of {folder.name}, LR halved, the batches since skipped",
         )
+
+    def _raise_loss_scale_floor(self) -> None:
+        """fp16: a loss scale that collapsed to tiny values after overflows underflows every
+        gradient on the retry; start it again at least at LOSS_SCALE_FLOOR."""
+        scaler = self.run.scaler
+        if scaler is not None and scaler.get_scale() < LOSS_SCALE_FLOOR:
+            scaler.update(new_scale=float(LOSS_SCALE_FLOOR))
 
     def _halve_lr(self) -> None:
         run = self.run
