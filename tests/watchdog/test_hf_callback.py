@@ -9,31 +9,17 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers")
+from hf_runs import VOCAB, Sequences  # noqa: E402
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
 
 from distill_doctor import DoctorCallback  # noqa: E402
 from distill_doctor.findings import Severity  # noqa: E402
 
-torch.set_num_threads(1)
-VOCAB = 32
 
-
-class Sequences(torch.utils.data.Dataset):
-    """Repeating token patterns (learnable in a few steps); `masked`: every label -100."""
-
-    def __init__(self, n: int = 64, length: int = 12, masked: bool = False) -> None:
-        g = torch.Generator().manual_seed(0)
-        starts = torch.randint(3, VOCAB - 1, (n,), generator=g)
-        self.ids = (starts[:, None] + torch.arange(length)[None, :] % 4) % VOCAB
-        self.masked = masked
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict:
-        ids = self.ids[i]
-        labels = torch.full_like(ids, -100) if self.masked else ids.clone()
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+def dataset(masked: bool) -> Sequences:
+    data = Sequences()
+    data.masked = masked
+    return data
 
 
 def tiny_model() -> GPT2LMHeadModel:
@@ -68,7 +54,7 @@ def run(tmp_path, *, steps=12, lr=1e-3, masked=False, optimizers=None, on_error=
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=Sequences(masked=masked),
+        train_dataset=dataset(masked),
         callbacks=[callback],
         optimizers=optimizers(model, steps) if optimizers else (None, None),
     )
