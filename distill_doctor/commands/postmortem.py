@@ -14,6 +14,13 @@ from typing import Annotated
 
 import typer
 
+from distill_doctor.commands.log_options import (
+    Accumulation,
+    FormatIn,
+    KeyMap,
+    LoggingSteps,
+    VocabSize,
+)
 from distill_doctor.errors import InputError
 
 
@@ -34,32 +41,11 @@ def postmortem(
     plot: Annotated[
         Path | None, typer.Option(metavar="FILE", help="Write curves to a .png or .html.")
     ] = None,
-    format_in: Annotated[
-        str | None,
-        typer.Option(
-            metavar="NAME", help="Force the log format (e.g. seed-text, hf-stdout, tensorboard)."
-        ),
-    ] = None,
-    accumulation: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="Micro-batches per optimizer step (tqdm bars)."),
-    ] = None,
-    vocab_size: Annotated[
-        int | None,
-        typer.Option(min=2, metavar="V", help="Vocabulary size, to judge a loss against chance."),
-    ] = None,
-    logging_steps: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="Steps between HF Trainer stdout log lines."),
-    ] = None,
-    key_map: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            metavar="KEY=NAME",
-            help="Read the log's NAME as KEY, e.g. loss=train_loss_step (repeatable).",
-        ),
-    ] = None,
+    format_in: FormatIn = None,
+    accumulation: Accumulation = None,
+    vocab_size: VocabSize = None,
+    logging_steps: LoggingSteps = None,
+    key_map: KeyMap = None,
     same_run: Annotated[
         bool,
         typer.Option(

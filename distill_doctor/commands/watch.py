@@ -15,6 +15,13 @@ from typing import Annotated
 
 import typer
 
+from distill_doctor.commands.log_options import (
+    Accumulation,
+    FormatIn,
+    KeyMap,
+    LoggingSteps,
+    VocabSize,
+)
 from distill_doctor.errors import InputError
 
 
@@ -90,28 +97,11 @@ def watch(
             help="Stop watching when the logs have not grown for this long.",
         ),
     ] = None,
-    format_in: Annotated[
-        str | None,
-        typer.Option(
-            metavar="FORMAT", help="The log's format, when it is one file or - (e.g. hf-stdout)."
-        ),
-    ] = None,
-    logging_steps: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="Steps between HF Trainer stdout log lines."),
-    ] = None,
-    accumulation: Annotated[
-        int | None,
-        typer.Option(min=1, metavar="N", help="Micro-batches per optimizer step (tqdm bars)."),
-    ] = None,
-    vocab_size: Annotated[
-        int | None,
-        typer.Option(min=2, metavar="N", help="Vocabulary size, to judge a loss against chance."),
-    ] = None,
-    key_map: Annotated[
-        list[str] | None,
-        typer.Option("--map", metavar="KEY=NAME", help="Read the log's NAME as KEY (repeatable)."),
-    ] = None,
+    format_in: FormatIn = None,
+    logging_steps: LoggingSteps = None,
+    accumulation: Accumulation = None,
+    vocab_size: VocabSize = None,
+    key_map: KeyMap = None,
 ) -> None:
     """Follow a run's logs as they are written and diagnose it live."""
     from rich.console import Console
