@@ -169,6 +169,19 @@ class Watchdog:
         self._fan_out("on_action", made)
         return Action.ADJUST
 
+    def probe(self, name: str, step: int | None, check: Any, *args: Any) -> Any:
+        """Run one of an adapter's live probes; a crash becomes one `watchdog-error` finding
+        (the probe's result is then None), never the end of the run it guards."""
+        try:
+            return check(*args)
+        except Exception as error:  # noqa: BLE001 - the watchdog must not kill the run
+            self.report([checks.watchdog_error(name, error, step)])
+            return None
+
+    def announce(self, event: dict[str, Any]) -> None:
+        """An action an adapter took (a skipped step, a rollback) to every sink."""
+        self._fan_out("on_action", event)
+
     def _fan_out(self, method: str, *args: Any) -> None:
         for sink in self.sinks:
             call = getattr(sink, method, None)

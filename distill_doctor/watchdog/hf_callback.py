@@ -132,7 +132,7 @@ class DoctorCallback(TrainerCallback):
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         if grads and not torch.isfinite(torch.stack([g.norm() for g in grads]).norm()):
             self.model.zero_grad(set_to_none=True)
-            self.watchdog._fan_out("on_action", self.watchdog.repairer.skip(state.global_step + 1))
+            self.watchdog.announce(self.watchdog.repairer.skip(state.global_step + 1))
         return control
 
     def on_step_begin(self, args, state, control, **kwargs):
@@ -205,13 +205,7 @@ class DoctorCallback(TrainerCallback):
         self._valid_in_step = valid if self._valid_in_step is None else self._valid_in_step + valid
 
     def _guard(self, probe: Any, *args: Any) -> Any:
-        from distill_doctor.watchdog.checks import watchdog_error
-
-        try:
-            return probe(*args)
-        except Exception as error:  # noqa: BLE001 - the watchdog must not kill the run
-            self.watchdog.report([watchdog_error(getattr(probe, "__name__", "probe"), error, None)])
-            return None
+        return self.watchdog.probe(getattr(probe, "__name__", "probe"), None, probe, *args)
 
 
 class HfRepairs:

@@ -38,14 +38,6 @@ class TrainerWatchdog:
         self.control: Any = None
         self.repairs: TrainerRepairs | None = None
 
-    def _guard(self, name: str, step: int | None, probe: Any, *args: Any) -> Any:
-        """Run one probe; a crash becomes a `watchdog-error` finding, never the run's end."""
-        try:
-            return probe(*args)
-        except Exception as error:  # noqa: BLE001 - the watchdog must not kill the run
-            self.watchdog.report([checks.watchdog_error(name, error, step)])
-            return None
-
     def on_setup(self, run: Any) -> None:
         self.run = run
         cfg = run.cfg
@@ -60,11 +52,11 @@ class TrainerWatchdog:
                 device=str(run.device),
             )
         )
-        self.counter = self._guard(
+        self.counter = self.watchdog.probe(
             "step-counter", 0, probes.StepCounter, run.optimizer, run.scheduler
         )
-        self.sample = self._guard("param-sample", 0, probes.ParamSample, run.student)
-        self.teacher = self._guard("teacher-probe", 0, probes.TeacherProbe, run.teacher)
+        self.sample = self.watchdog.probe("param-sample", 0, probes.ParamSample, run.student)
+        self.teacher = self.watchdog.probe("teacher-probe", 0, probes.TeacherProbe, run.teacher)
 
     def on_run_start(self, info: dict[str, Any], control: Any) -> None:
         self.control = control
@@ -77,7 +69,7 @@ class TrainerWatchdog:
         self.watchdog.report(info.get("preflight", []), source="preflight")
         run, start = self.run, info.get("resumed_from_step") or 0
         remaining = info["planned_steps"] - start
-        lrs = self._guard(
+        lrs = self.watchdog.probe(
             "scheduler-dry-run",
             0,
             probes.scheduler_dry_run,
@@ -92,7 +84,7 @@ class TrainerWatchdog:
                 self.watchdog.report(checks.planned_schedule(lrs, info["planned_steps"]))
             if self.view is not None:
                 self.view.set_planned_lrs(lrs, run.memory.source)
-        found = self._guard(
+        found = self.watchdog.probe(
             "optimizer-coverage",
             start,
             probes.optimizer_coverage,
@@ -102,7 +94,9 @@ class TrainerWatchdog:
             start,
         )
         if self.teacher is not None:
-            found_teacher = self._guard("teacher-probe", start, self.teacher.check, start, False)
+            found_teacher = self.watchdog.probe(
+                "teacher-probe", start, self.teacher.check, start, False
+            )
             self.watchdog.report([f for f in (found, found_teacher) if f])
         elif found:
             self.watchdog.report([found])
@@ -142,11 +136,11 @@ class TrainerWatchdog:
             self.watchdog.report([cause])
             if self.watchdog.abort is None:
                 self.watchdog.abort = cause
-                self.watchdog._fan_out("on_action", abort_event(cause, step))
+                self.watchdog.announce(abort_event(cause, step))
             self.control.request_stop("watchdog: nonfinite-loss")
         else:
             self.repairs.done.append(made)
-            self.watchdog._fan_out("on_action", made)
+            self.watchdog.announce(made)
 
     # --- the repairer the Watchdog calls for `adjust` ---------------------------------------
 
@@ -169,18 +163,18 @@ class TrainerWatchdog:
         # The update/weight ratio at the logging cadence (over the steps since the last one):
         # what the view and the logs show, at a fraction of the per-step cost.
         if self.sample is not None and (step == 1 or step % self.run.cfg.logging_steps == 0):
-            ratio = self._guard("param-sample", step, self.sample.update_ratio)
+            ratio = self.watchdog.probe("param-sample", step, self.sample.update_ratio)
             if ratio is not None:
                 record["update_ratio"] = ratio
         self.watchdog.observe(record)
         if self.counter is not None:
-            found = self._guard(
+            found = self.watchdog.probe(
                 "step-counter", step, self.counter.check, step, self.run.scheduler_steps
             )
             if found:
                 self.watchdog.report([found])
         if self.teacher is not None and step % TEACHER_CHECK_EVERY == 0:
-            found = self._guard("teacher-probe", step, self.teacher.check, step)
+            found = self.watchdog.probe("teacher-probe", step, self.teacher.check, step)
             if found:
                 self.watchdog.report([found])
 
