@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ SYNONYMS = {
 }
 
 
+LISTED_PROBLEMS = 20
+
+
 def did_you_mean(key: str, known: list[str]) -> str:
     """A suggestion only between names that mean the same thing: a known synonym, or a
     misspelling of the same words (`lerning_rate`), never a different word that looks alike
@@ -77,8 +81,10 @@ def format_validation_error(
     `per_device_train_batch_size` where the schema says `batch_size`).
     """
     key_names = key_names or {}
-    lines = [f"{source}: {err.error_count()} invalid config value(s):"]
-    for item in err.errors():
+    count = err.error_count()
+    lines = [f"{source}: {count} invalid config value(s):"]
+    # A generated or corrupted file may hold 700,000 stray keys: list enough to act on.
+    for item in islice(err.errors(), LISTED_PROBLEMS):
         parts = [str(part) for part in item["loc"]]
         if parts:
             parts[0] = key_names.get(parts[0], parts[0])
@@ -88,6 +94,8 @@ def format_validation_error(
         else:
             given = json.dumps(item.get("input"), default=str)[:60]
             lines.append(f"  - {loc}: {item['msg']} (got {given})")
+    if count > LISTED_PROBLEMS:
+        lines.append(f"  ... and {count - LISTED_PROBLEMS:,} more, not listed")
     return "\n".join(lines)
 
 
@@ -96,10 +104,24 @@ def validate_config(
 ) -> TrainConfig:
     """Validate canonical keys as JSON, strictly: "2" is not a batch size and 1 is not `true`,
     so a quoted number or a wrong type is reported rather than silently coerced."""
+    known = config_keys()
+    fields = set(known)
+    unknown = [key for key in data if key not in fields]
+    if len(unknown) > LISTED_PROBLEMS:
+        # Thousands of stray keys (a generated or corrupted file): name a few, count the rest,
+        # without asking the validator for an error object per key.
+        listed = "\n".join(
+            f"  - {key_names.get(key, key) if key_names else key}: unknown key"
+            for key in unknown[:LISTED_PROBLEMS]
+        )
+        raise InputError(
+            f"{source}: {len(unknown):,} unknown keys, for example:\n{listed}\n"
+            f"  ... and {len(unknown) - LISTED_PROBLEMS:,} more, not listed. "
+            "Is this a training config?"
+        )
     try:
         return TrainConfig.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as err:
-        known = config_keys()
         raise InputError(format_validation_error(source, err, known, key_names)) from None
 
 

@@ -43,11 +43,12 @@ def flatten_sections(data: dict[str, Any], source: str) -> tuple[dict[str, Any],
     flat: dict[str, Any] = {}
     paths: dict[str, str] = {}
     for key, value in data.items():
-        if key in GENERATION_SECTIONS and is_section(key, value):
+        section = is_section(key, value)
+        if section and key in GENERATION_SECTIONS:
             continue
-        inner = value.items() if is_section(key, value) else [(key, value)]
+        inner = value.items() if section else ((key, value),)
         for name, item in inner:
-            path = f"{key}.{name}" if is_section(key, value) else key
+            path = f"{key}.{name}" if section else key
             if name in flat:
                 raise InputError(
                     f"{source}: {name} is set twice, as {paths[name]} and as {path}; keep one."

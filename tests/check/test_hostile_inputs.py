@@ -182,6 +182,27 @@ def test_many_unknown_keys_are_counted_not_listed(doctor, write_config):
     assert len(result.output) < 5_000
 
 
+def test_a_native_config_with_many_unknown_keys_names_a_few_and_counts_the_rest(
+    doctor, write_config
+):
+    data = {"batch_size": 8, **{f"k{i}": i for i in range(50_000)}}
+    result = doctor("check", write_config(data))
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "50,000 unknown keys" in output
+    assert "k19: unknown key" in output and "k20: unknown key" not in output
+    assert "49,980 more, not listed" in output and len(result.output) < 5_000
+
+
+def test_a_long_list_of_invalid_values_is_cut_with_a_count(doctor, write_config):
+    # 19 unknown keys (under the shortcut's 20) and two wrong types: 21 problems.
+    data = {"batch_size": "eight", **{f"k{i}": i for i in range(19)}, "epochs": "x"}
+    result = doctor("check", write_config(data))
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2 and "21 invalid config value(s)" in output
+    assert "1 more, not listed" in output
+    assert output.count("unknown key") + output.count("(got ") == 20
+
+
 # --- model facts from the file system ------------------------------------------------------
 
 
