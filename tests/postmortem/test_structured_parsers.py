@@ -157,3 +157,34 @@ def test_hf_eval_bars_do_not_move_the_step(tmp_path, parse_all):
         (500, True),
         (600, False),
     ]
+
+
+def test_trainer_state_read_in_batches_across_chunks_with_braces_in_strings(
+    tmp_path, parse_all, monkeypatch
+):
+    """log_history is decoded many entries at a time: a `}` or `]` inside a string or a nested
+    object, and chunk boundaries anywhere, must give exactly the entries one-by-one decoding
+    gives."""
+    import json
+
+    from distill_doctor.postmortem import inputs
+
+    monkeypatch.setattr(inputs, "CHUNK_BYTES", 997)  # boundaries fall inside entries
+    history = []
+    for step in range(1, 601):
+        entry = {"loss": 2 + 1 / step, "learning_rate": 1e-4, "step": step, "epoch": step / 600}
+        if step % 7 == 0:
+            entry["note"] = "a ] and a }, { inside a string"
+        if step % 11 == 0:
+            entry["nested"] = {"inner": {"x": [1, 2]}, "y": "}]"}
+        history.append(entry)
+    state = {"best_metric": None, "log_history": history, "max_steps": 600, "x": {"y": "}"}}
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(state, indent=2))
+    records, skipped = parse_all(hf_state, path)
+    steps = [record["step"] for record in records if "loss" in record]
+    assert steps == list(range(1, 601))
+    assert [record["loss"] for record in records if "loss" in record] == [
+        entry["loss"] for entry in history
+    ]
+    assert skipped.lines == 0

@@ -43,6 +43,7 @@ class _Buffer:
         self.pos = 0
         self.done = False
         self.tail = b""  # bytes of a UTF-8 character cut by a chunk boundary
+        self.one_by_one_until = 0  # where a failed `values` cut was: single values up to there
 
     def more(self) -> bool:
         if self.done:
@@ -55,8 +56,26 @@ class _Buffer:
         cut = len(data) if self.done else _utf8_cut(data)
         self.tail = data[cut:]
         self.text = self.text[self.pos :] + data[:cut].decode("utf-8", errors="replace")
+        self.one_by_one_until -= self.pos
         self.pos = 0
         return True
+
+    def values(self) -> list | None:
+        """The array's values from the position to the last `}` before a `]`, decoded in one
+        call, or None (then `value` goes one at a time). An object is prefix-free: a cut that
+        decodes as a list ends exactly on a value's end. A cut inside a string or a nested
+        object does not decode; values are then read one at a time past that cut."""
+        close = self.text.find("]", self.pos)
+        end = self.text.rfind("}", self.pos, len(self.text) if close < 0 else close) + 1
+        if end <= max(self.pos, self.one_by_one_until):
+            return None
+        try:
+            values = json.loads(f"[{self.text[self.pos : end]}]")
+        except (ValueError, RecursionError):
+            self.one_by_one_until = end
+            return None
+        self.pos = end
+        return values
 
     def skip_space(self) -> str:
         """The next character after whitespace and commas, or "" at the end."""
@@ -121,13 +140,17 @@ def _history(buffer: _Buffer, skipped: Skipped, options: ParseOptions) -> Iterat
     layouts = Layouts(options)
     buffer.pos += 1  # the "["
     while (char := buffer.skip_space()) not in ("]", ""):
-        ok, entry = buffer.value()
-        if not ok:
-            skipped.skip("log_history entry that is not valid JSON (cut off?)", 0)
-            return
-        record = _entry_record(entry, skipped, layouts)
-        if record is not None:
-            yield record
+        entries = buffer.values()
+        if entries is None:
+            ok, entry = buffer.value()
+            if not ok:
+                skipped.skip("log_history entry that is not valid JSON (cut off?)", 0)
+                return
+            entries = [entry]
+        for entry in entries:
+            record = _entry_record(entry, skipped, layouts)
+            if record is not None:
+                yield record
     if char == "]":
         buffer.pos += 1
 
