@@ -100,7 +100,6 @@ def check(
     # CLI, and the other commands should not pay for the config schema and the rules.
     from distill_doctor.config.context import describe_context, load_context
     from distill_doctor.config.coverage import not_checked
-    from distill_doctor.config.fix import check_fixable
     from distill_doctor.findings import has_errors
     from distill_doctor.rules import run_rules
 
@@ -112,6 +111,8 @@ def check(
     options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu, "nproc": nproc}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
     if output is not None:
+        from distill_doctor.config.fix import check_fixable
+
         check_fixable(loaded)
     findings = run_rules(ctx)
     fixed = fix_and_recheck(findings, ctx, loaded, output, options) if output else None
@@ -153,9 +154,7 @@ def render(
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
-    from distill_doctor.registry import all_docs
-    from distill_doctor.render.json import render_json
-    from distill_doctor.render.sarif import render_sarif
+    # Each format imports its own renderer: the text report does not pay for JSON or SARIF.
     from distill_doctor.render.text import (
         render_fix,
         render_text,
@@ -165,11 +164,16 @@ def render(
     )
 
     if format is OutputFormat.sarif:
+        from distill_doctor.registry import all_docs
+        from distill_doctor.render.sarif import render_sarif
+
         docs = all_docs()
         lines = key_lines(findings, {doc.id: doc.keys for doc in docs}, loaded)
         uri = loaded.path.as_posix()
         return render_sarif(findings, docs=docs, artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
+        from distill_doctor.render.json import render_json
+
         extra: dict[str, Any] = {
             "config": str(loaded.path),
             "dialect": loaded.dialect,
