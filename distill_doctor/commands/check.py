@@ -96,8 +96,8 @@ def check(
 
     Exit 0: no error finding; 1: error findings; 2: bad input.
     """
-    # Imported here, not at the top: every `doctor` command imports this module to build the
-    # CLI, and the other commands should not pay for the config schema and the rules.
+    # Imported here, not at the top: `doctor --help` imports every command's module to list
+    # it, and should not pay for the config schema and the rules.
     from distill_doctor.config.context import describe_context, load_context
     from distill_doctor.config.coverage import not_checked
     from distill_doctor.findings import has_errors
@@ -154,15 +154,7 @@ def render(
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
-    # Each format imports its own renderer: the text report does not pay for JSON or SARIF.
-    from distill_doctor.render.text import (
-        render_fix,
-        render_text,
-        summary_line,
-        terminal_width,
-        use_color,
-    )
-
+    # Each format imports its own renderer: JSON and SARIF never load Rich.
     if format is OutputFormat.sarif:
         from distill_doctor.registry import all_docs
         from distill_doctor.render.sarif import render_sarif
@@ -173,6 +165,7 @@ def render(
         return render_sarif(findings, docs=docs, artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
         from distill_doctor.render.json import render_json
+        from distill_doctor.render.summary import summary_line
 
         extra: dict[str, Any] = {
             "config": str(loaded.path),
@@ -184,6 +177,8 @@ def render(
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
+    from distill_doctor.render.text import render_fix, render_text, terminal_width, use_color
+
     width = terminal_width()
     notes = context.lines + [f"not checked: {line}" for line in context.not_checked]
     report = render_text(
@@ -208,7 +203,7 @@ def key_lines(
 
 
 def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
-    from distill_doctor.render.text import summary_line
+    from distill_doctor.render.summary import summary_line
 
     changes = fixed.result.changes
     return {
