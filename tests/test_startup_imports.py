@@ -5,6 +5,7 @@ guard which modules a cold start loads."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def modules_loaded_by(*args: str, watched: tuple[str, ...] = HEAVY) -> set[str]:
         "    pass\n"
         f"print('LOADED:', *(m for m in {watched!r} if m in sys.modules), file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # The process ends with the command's exit code (see test_a_report_command_ends_...).
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     marker = next(line for line in done.stderr.splitlines() if line.startswith("LOADED:"))
     return set(marker.split()[1:])
 
@@ -73,3 +75,13 @@ def test_the_config_model_is_built_without_the_plugin_scan():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["[]", "None"]
+
+
+def test_a_report_command_ends_without_teardown_but_with_its_output_and_exit_code():
+    # `doctor check` skips the interpreter's teardown (cli.end_without_teardown): the report
+    # must still be whole on a pipe, and the exit code the command's.
+    args = [sys.executable, "-m", "distill_doctor", "check", "configs/seed_broken.json"]
+    done = subprocess.run([*args, "-f", "json"], capture_output=True, text=True)
+    assert done.returncode == 1 and "1 error" in json.loads(done.stdout)["summary"]
+    listed = subprocess.run([sys.executable, "-m", "distill_doctor", "rules"], capture_output=True)
+    assert listed.returncode == 0 and listed.stdout.rstrip().endswith(b"whole doc.")
