@@ -137,7 +137,7 @@ def main() -> None:
 def end_without_teardown(exit_code: list[object]) -> None:
     """End the process once the exit handlers have run, skipping the interpreter's teardown:
     freeing every module and object a report loaded (pydantic's schemas, Rich, the rules)
-    costs ~50 ms of CPU, about as much as `import typer, rich`, and a report command has
+    costs ~50 ms of CPU, half the bare `import typer, rich`, and a report command has
     nothing left to clean up (its files are closed, its output is flushed here)."""
     code = exit_code[0]
     try:
