@@ -96,11 +96,10 @@ def check(
 
     Exit 0: no error finding; 1: error findings; 2: bad input.
     """
-    # Imported here, not at the top: every `doctor` command imports this module to build the
-    # CLI, and the other commands should not pay for the config schema and the rules.
+    # Imported here, not at the top: `doctor --help` imports every command's module to list
+    # it, and should not pay for the config schema and the rules.
     from distill_doctor.config.context import describe_context, load_context
     from distill_doctor.config.coverage import not_checked
-    from distill_doctor.config.fix import check_fixable
     from distill_doctor.findings import has_errors
     from distill_doctor.rules import run_rules
 
@@ -112,6 +111,8 @@ def check(
     options: dict[str, Any] = {"train_samples": train_samples, "gpu": gpu, "nproc": nproc}
     ctx, loaded = load_context(config, dialect=dialect.value if dialect else None, **options)
     if output is not None:
+        from distill_doctor.config.fix import check_fixable
+
         check_fixable(loaded)
     findings = run_rules(ctx)
     fixed = fix_and_recheck(findings, ctx, loaded, output, options) if output else None
@@ -153,23 +154,19 @@ def render(
     loaded: LoadedConfig,
     fixed: FixOutcome | None,
 ) -> str:
-    from distill_doctor.registry import all_docs
-    from distill_doctor.render.json import render_json
-    from distill_doctor.render.sarif import render_sarif
-    from distill_doctor.render.text import (
-        render_fix,
-        render_text,
-        summary_line,
-        terminal_width,
-        use_color,
-    )
-
+    # Each format imports its own renderer: JSON and SARIF never load Rich.
     if format is OutputFormat.sarif:
+        from distill_doctor.registry import all_docs
+        from distill_doctor.render.sarif import render_sarif
+
         docs = all_docs()
         lines = key_lines(findings, {doc.id: doc.keys for doc in docs}, loaded)
         uri = loaded.path.as_posix()
         return render_sarif(findings, docs=docs, artifact_uri=uri, lines=lines) + "\n"
     if format is OutputFormat.json:
+        from distill_doctor.render.json import render_json
+        from distill_doctor.render.summary import summary_line
+
         extra: dict[str, Any] = {
             "config": str(loaded.path),
             "dialect": loaded.dialect,
@@ -180,6 +177,8 @@ def render(
         if fixed is not None:
             extra["fixed"] = fix_summary(fixed)
         return render_json(findings, **extra) + "\n"
+    from distill_doctor.render.text import render_fix, render_text, terminal_width, use_color
+
     width = terminal_width()
     notes = context.lines + [f"not checked: {line}" for line in context.not_checked]
     report = render_text(
@@ -204,7 +203,7 @@ def key_lines(
 
 
 def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
-    from distill_doctor.render.text import summary_line
+    from distill_doctor.render.summary import summary_line
 
     changes = fixed.result.changes
     return {

@@ -61,18 +61,14 @@ def postmortem(
 
     Exit 0: healthy or warnings only; 1: errors; 2: bad input or nothing to judge.
     """
-    # Imported here, not at the top: every `doctor` command imports this module to build the
-    # CLI, and `doctor check` should not pay for the detectors and the report.
-    from rich.console import Console
-
+    # Imported here, not at the top: `doctor --help` imports every command's module to list
+    # it, and should not pay for the detectors and the report.
     from distill_doctor.postmortem.analysis import analyze
     from distill_doctor.postmortem.keymap import parse_key_map
     from distill_doctor.postmortem.parsers import ParseOptions
     from distill_doctor.postmortem.report import build_report
     from distill_doctor.postmortem.run_config import load_run_config, run_facts
     from distill_doctor.postmortem.runs import group_runs, runs_exit_code
-    from distill_doctor.render.json import render_json
-    from distill_doctor.render.report_text import print_report
 
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise InputError(f"--plot {plot}: give a file name ending in .png or .html.")
@@ -94,9 +90,15 @@ def postmortem(
 
         write_plot(reports[0], plot)
     if output is OutputFormat.json:
+        from distill_doctor.render.json import render_json
+
         documents = [render_json(r.timeline, **r.summary()) for r in reports]
         typer.echo(documents[0] if len(documents) == 1 else runs_json(runs, documents))
     else:
+        from rich.console import Console
+
+        from distill_doctor.render.report_text import print_report
+
         console = Console(highlight=False)
         for number, (run, report) in enumerate(zip(runs, reports, strict=True), 1):
             if len(runs) > 1:

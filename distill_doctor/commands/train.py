@@ -1,7 +1,7 @@
 """`doctor train`: run the bundled distillation trainer (the demo when no config is given).
 
-torch and transformers are imported inside the command only: this module is imported by the
-CLI that `doctor check` and `doctor postmortem` run, and those must never load torch.
+torch and transformers are imported inside the command only: `doctor --help` imports this
+module to list the commands, and must not load torch.
 Under `torchrun` every rank runs this command; rank 0 alone prints and writes the run
 directory (docs/distributed.md).
 """
@@ -52,7 +52,7 @@ def resolve_config(
     config: Path | None, resume: Path | None, overrides: dict[str, Any]
 ) -> tuple[TrainConfig, str]:
     """The run's config: the resumed run's, the given file, or the demo's; then overrides."""
-    # Imported here: the other commands import this module too, and need no config schema.
+    # Imported here: `doctor --help` imports this module too, and needs no config schema.
     from distill_doctor.config.loader import parse_native, read_json_object
     from distill_doctor.config.native import flatten_sections
 

@@ -28,7 +28,6 @@ from distill_doctor.config.limits import (
     duplicate_warning,
     too_deep,
 )
-from distill_doctor.config.yaml_reader import parse_yaml
 from distill_doctor.errors import InputError
 
 STDIN = "-"
@@ -70,6 +69,9 @@ def read_document(path: str | Path, format: Format | None = None) -> ConfigDocum
     chosen = format or guess_format(path, text)
     warnings: list[str] = []
     if chosen == "yaml":
+        # PyYAML is imported for a YAML file only: a JSON config's check never pays for it.
+        from distill_doctor.config.yaml_reader import parse_yaml
+
         data = parse_yaml(text, path, warnings)
     elif format is None and path.suffix.lower() != ".json":
         data, chosen = json_or_flow_yaml(text, path, warnings)
@@ -90,6 +92,8 @@ def json_or_flow_yaml(text: str, path: Path, warnings: list[str]) -> tuple[Any, 
     try:
         return parse_json(text, path, warnings), "json"
     except InputError as json_error:
+        from distill_doctor.config.yaml_reader import parse_yaml
+
         try:
             return parse_yaml(text, path, warnings), "yaml"
         except InputError:

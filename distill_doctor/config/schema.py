@@ -8,6 +8,9 @@ Each default carries a short reason.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
@@ -29,7 +32,10 @@ KD_CHUNK_ELEMENTS = 1 << 19
 
 class TrainConfig(BaseModel):
     # Infinity and NaN are no config values (`learning_rate: Infinity` is refused).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    # defer_build: the validator is built below, without pydantic plugins.
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, allow_inf_nan=False, defer_build=True
+    )
 
     # --- models -----------------------------------------------------------------------------
     # A local folder with config.json (+ weights), a hub name (for users with a local hub
@@ -97,6 +103,27 @@ class TrainConfig(BaseModel):
     watchdog_policy: dict[str, Literal["abort", "adjust", "warn", "ignore"]] = Field(
         default_factory=dict
     )
+
+
+@contextmanager
+def pydantic_plugins_off() -> Iterator[None]:
+    """Build a validator without pydantic plugins, as Typer builds its own: finding plugins
+    scans the entry points of every installed package (~5 ms of each `doctor check` start),
+    and an observability plugin has nothing to watch in the doctor's own config model. Other
+    models in the process keep their plugins."""
+    before = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
+    os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYDANTIC_DISABLE_PLUGINS"]
+        else:
+            os.environ["PYDANTIC_DISABLE_PLUGINS"] = before
+
+
+with pydantic_plugins_off():
+    TrainConfig.model_rebuild(force=True)
 
 
 def config_keys() -> list[str]:

@@ -60,11 +60,36 @@ def iter_lines(path: LogInput, skipped: Skipped) -> Iterator[bytes]:
 
 
 def iter_text_lines(path: LogInput, skipped: Skipped) -> Iterator[str]:
-    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error. A block is
-    decoded at once (it ends at a line break, never inside a character)."""
+    """Decoded lines; bytes that are not UTF-8 become U+FFFD rather than an error."""
+    for lines in iter_text_line_lists(path, skipped):
+        yield from lines
+
+
+def iter_text_line_lists(path: LogInput, skipped: Skipped) -> Iterator[list[str]]:
+    """The lines of `iter_text_lines` a list at a time, for a parser whose work per line is so
+    small that a generator step per line shows (JSON lines). A block is decoded at once (it
+    ends at a line break, never inside a character); an over-long line ends a list, and is
+    counted before the next list, so skips are counted in the file's order. Memory: a block,
+    its list of lines and the previous block's list, still held by the consumer."""
     for block in iter_blocks(path, skipped):
-        for line in block.decode("utf-8", errors="replace").split("\n"):
-            if len(line) > MAX_LINE_BYTES:
-                skipped.skip(LONG_LINE, len(line))
-                continue
-            yield line[:-1] if line.endswith("\r") else line
+        lines = block.decode("utf-8", errors="replace").split("\n")
+        # A decoded line is never longer than its bytes: a short block holds no long line.
+        if len(block) > MAX_LINE_BYTES and max(map(len, lines)) > MAX_LINE_BYTES:
+            yield from _around_long_lines(lines, skipped, b"\r" in block)
+        else:
+            yield _without_cr(lines) if b"\r" in block else lines
+
+
+def _around_long_lines(lines: list[str], skipped: Skipped, has_cr: bool) -> Iterator[list[str]]:
+    start = 0
+    for index, line in enumerate(lines):
+        if len(line) > MAX_LINE_BYTES:
+            yield _without_cr(lines[start:index]) if has_cr else lines[start:index]
+            skipped.skip(LONG_LINE, len(line))
+            start = index + 1
+    yield _without_cr(lines[start:]) if has_cr else lines[start:]
+
+
+def _without_cr(lines: list[str]) -> list[str]:
+    """CRLF lines end in `\r` after the split at LF: one `\r` goes, as the LF did."""
+    return [line[:-1] if line.endswith("\r") else line for line in lines]

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from distill_doctor.findings import EvidenceValue, Finding, Severity, sort_findings
 from distill_doctor.registry import RuleDoc
+from distill_doctor.render.summary import summary_line
 
 if TYPE_CHECKING:  # the config package (pydantic) is only needed by `doctor check`
     from distill_doctor.config.fix import FixOutcome
@@ -90,18 +91,6 @@ def evidence_table(finding: Finding) -> Table:
     for key, cell in cells.items():
         table.add_row(key, cell.rjust(width) if key in numbers else cell)
     return table
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
-
-
-def summary_line(findings: Sequence[Finding]) -> str:
-    count = {severity: sum(f.severity is severity for f in findings) for severity in Severity}
-    return (
-        f"{plural(count[Severity.ERROR], 'error')}, "
-        f"{plural(count[Severity.WARNING], 'warning')}, {count[Severity.INFO]} info"
-    )
 
 
 def indented(renderable: RenderableType) -> Padding:

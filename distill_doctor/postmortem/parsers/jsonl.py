@@ -21,7 +21,7 @@ from distill_doctor.postmortem.keys import (
     to_number,
     to_step,
 )
-from distill_doctor.postmortem.lines import iter_text_lines
+from distill_doctor.postmortem.lines import iter_text_line_lists
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -104,20 +104,27 @@ def _decode(line: str) -> object:
 
 
 def parse(path: LogInput, skipped: Skipped, options: ParseOptions) -> Iterator[dict[str, object]]:
-    layouts = Layouts(options)
+    metrics = Layouts(options).metrics
     step = -1
-    for line in iter_text_lines(path, skipped):
-        if not line or line.isspace():
-            continue
-        try:
-            obj = _decode(line)
-        except (ValueError, RecursionError):
-            skipped.skip("not a JSON object (cut off?)", len(line))
-            continue
-        record, found = layouts.metrics(obj) if type(obj) is dict else ({}, None)
-        if not record:
-            skipped.skip("no metric in the object", len(line))
-            continue
-        step = found if found is not None else step + 1
-        record[R.STEP] = step
-        yield record
+    for lines in iter_text_line_lists(path, skipped):
+        for line in lines:
+            # `_decode` written out for the usual line, `{` first: a call per line shows here.
+            try:
+                if line[:1] == "{":
+                    obj, end = _SCAN(line, 0)
+                    if end != len(line) and not line[end:].isspace():
+                        raise ValueError("extra data after the object")
+                elif not line or line.isspace():
+                    continue
+                else:
+                    obj = _DECODER.decode(line)
+            except (StopIteration, ValueError, RecursionError):
+                skipped.skip("not a JSON object (cut off?)", len(line))
+                continue
+            record, found = metrics(obj) if type(obj) is dict else ({}, None)
+            if not record:
+                skipped.skip("no metric in the object", len(line))
+                continue
+            step = found if found is not None else step + 1
+            record[R.STEP] = step
+            yield record
