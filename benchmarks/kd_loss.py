@@ -59,12 +59,12 @@ def next_token_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return targets.clamp(min=0), targets != -100
 
 
-def chunked(kd: KDOptions) -> LossFn:
+def chunked(kd: KDOptions, chunk_rows: int | None = None) -> LossFn:
     def run(student, teacher, labels):
         targets, mask = next_token_targets(labels)
         return logits_loss(
             student.flatten(0, 1), teacher.flatten(0, 1), targets, mask, kd=kd, ce_weight=0.0,
-            kd_weight=1.0,
+            kd_weight=1.0, chunk_rows=chunk_rows,
         ).total  # fmt: skip
 
     return run
@@ -137,15 +137,15 @@ def liger_jsd(device: torch.device) -> LossFn | None:
     return run
 
 
-def impls(kind: str, k: int, device: torch.device, head) -> dict[str, LossFn]:
+def impls(kind: str, k: int, device: torch.device, head, rows=None) -> dict[str, LossFn]:
     full = KDOptions(kind, TEMPERATURE)
     found = {
         "naive_full": naive(kind, None),
         "naive_topk": naive(kind, k),
-        "chunked_full": chunked(full),
-        "chunked_topk": chunked(KDOptions(kind, TEMPERATURE, top_k=k)),
+        "chunked_full": chunked(full, rows),
+        "chunked_topk": chunked(KDOptions(kind, TEMPERATURE, top_k=k), rows),
         "chunked_topk_renorm": chunked(
-            KDOptions(kind, TEMPERATURE, top_k=k, top_k_mode="renormalize")
+            KDOptions(kind, TEMPERATURE, top_k=k, top_k_mode="renormalize"), rows
         ),
         "fused_full": fused(full, head),
         "linear_chunked_full": linear_chunked(full, head),
@@ -237,9 +237,10 @@ def head_inputs(shape, hidden_size, device, dtype):
     return hidden.to(dtype).requires_grad_(True), weight.to(dtype).requires_grad_(True)
 
 
-def bench_shape(shape, kinds, k, device, dtype, repeats, hidden_size) -> list[dict]:
+def bench_shape(shape, args: argparse.Namespace, device, dtype) -> list[dict]:
     student, teacher, labels = inputs(shape, device, dtype)
-    head = head_inputs(shape, hidden_size, device, dtype)
+    head = head_inputs(shape, args.hidden, device, dtype)
+    repeats = args.repeats
     b, t, v = shape
     rows = []
 
@@ -249,8 +250,10 @@ def bench_shape(shape, kinds, k, device, dtype, repeats, hidden_size) -> list[di
 
     row("floor", "-", *measure(lambda: floor_pass(student, teacher), device, repeats))
     row("floor_exp", "-", *measure(lambda: floor_exp_pass(student), device, repeats))
-    for kind in kinds:
-        for name, fn in impls(kind, k, device, head).items():
+    for kind in args.kinds.split(","):
+        for name, fn in impls(kind, args.k, device, head, args.chunk_rows).items():
+            if args.impls and name not in args.impls.split(","):
+                continue
 
             def step(fn=fn) -> None:
                 fn(student, teacher, labels).backward()
@@ -262,38 +265,50 @@ def bench_shape(shape, kinds, k, device, dtype, repeats, hidden_size) -> list[di
 
 
 def ratios(rows: list[dict]) -> list[str]:
-    """The issue's goals, each measured within this run, at every shape."""
+    """The issue's goals, each measured within this run, at every shape (those whose rows
+    ran)."""
     lines = []
     for shape in sorted({(r["B"], r["T"], r["V"]) for r in rows}):
         at = {(r["impl"], r["kind"]): r for r in rows if (r["B"], r["T"], r["V"]) == shape}
-        floor, floor_exp = at[("floor", "-")], at[("floor_exp", "-")]
-        label = "x".join(map(str, shape))
         for kind in sorted({kind for _, kind in at if kind != "-"}):
-            full, chunk = at[("naive_full", kind)], at[("chunked_full", kind)]
-            topk = at[("chunked_topk", kind)]
-            peak, slower = chunk["peak_mb"] / full["peak_mb"], chunk["ms"] / full["ms"]
-            lines.append(
-                f"{label} {kind}: chunked_full / naive_full: peak {peak:.2f}x, time {slower:.2f}x;"
-                f" naive_full / chunked_topk time {full['ms'] / topk['ms']:.2f}x"
-            )
-            over = [
-                f"{name} {at[name, kind]['ms'] / floor['ms']:.1f}x"
-                f" ({at[name, kind]['ms'] / floor_exp['ms']:.1f}x floor_exp)"
-                for name in ("chunked_full", "chunked_topk", "chunked_topk_renorm")
-            ]
-            lines.append(f"{label} {kind}: time over the floor: {', '.join(over)}")
-            fused_row, unfused = at[("fused_full", kind)], at[("linear_chunked_full", kind)]
-            lines.append(
-                f"{label} {kind}: fused_full / linear_chunked_full: time"
-                f" {fused_row['ms'] / unfused['ms']:.2f}x, peak"
-                f" {fused_row['peak_mb'] / unfused['peak_mb']:.2f}x"
-            )
-            if ("trl_jsd", kind) in at:
-                trl = at[("trl_jsd", kind)]
-                lines.append(
-                    f"{label} {kind}: chunked_full vs trl_jsd: time {chunk['ms'] / trl['ms']:.2f}x,"
-                    f" peak {chunk['peak_mb'] / trl['peak_mb']:.2f}x"
-                )
+            lines += kind_ratios("x".join(map(str, shape)), kind, at)
+    return lines
+
+
+def kind_ratios(label: str, kind: str, at: dict) -> list[str]:
+    def ms(name: str) -> float | None:
+        return at[name, kind]["ms"] if (name, kind) in at else None
+
+    def mb(name: str) -> float:
+        return at[name, kind]["peak_mb"]
+
+    floor, floor_exp = at["floor", "-"]["ms"], at["floor_exp", "-"]["ms"]
+    lines = []
+    naive, chunk, topk = ms("naive_full"), ms("chunked_full"), ms("chunked_topk")
+    if naive and chunk and topk:
+        lines.append(
+            f"{label} {kind}: chunked_full / naive_full: peak"
+            f" {mb('chunked_full') / mb('naive_full'):.2f}x, time {chunk / naive:.2f}x;"
+            f" naive_full / chunked_topk time {naive / topk:.2f}x"
+        )
+    over = [
+        f"{name} {ms(name) / floor:.1f}x ({ms(name) / floor_exp:.1f}x floor_exp)"
+        for name in ("chunked_full", "chunked_topk", "chunked_topk_renorm")
+        if ms(name)
+    ]
+    if over:
+        lines.append(f"{label} {kind}: time over the floor: {', '.join(over)}")
+    if ms("fused_full") and ms("linear_chunked_full"):
+        lines.append(
+            f"{label} {kind}: fused_full / linear_chunked_full: time"
+            f" {ms('fused_full') / ms('linear_chunked_full'):.2f}x, peak"
+            f" {mb('fused_full') / mb('linear_chunked_full'):.2f}x"
+        )
+    if chunk and ms("trl_jsd"):
+        lines.append(
+            f"{label} {kind}: chunked_full vs trl_jsd: time {chunk / ms('trl_jsd'):.2f}x,"
+            f" peak {mb('chunked_full') / mb('trl_jsd'):.2f}x"
+        )
     return lines
 
 
@@ -303,6 +318,8 @@ def main() -> None:
     parser.add_argument("--shape", action="append", help="BxTxV instead of the grid")
     parser.add_argument("--k", type=int, default=256)
     parser.add_argument("--hidden", type=int, default=256, help="hidden size of the fused rows")
+    parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: the trainer's)")
+    parser.add_argument("--impls", help="only these rows (comma-separated; floors always run)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     parser.add_argument("--kinds", default="forward_kl,jsd")
@@ -316,12 +333,7 @@ def main() -> None:
     shapes = SHAPES + ([FULL_SHAPE] if args.full else [])
     if args.shape:
         shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shape]
-    kinds = args.kinds.split(",")
-    rows = [
-        r
-        for s in shapes
-        for r in bench_shape(s, kinds, args.k, device, dtype, args.repeats, args.hidden)
-    ]
+    rows = [r for s in shapes for r in bench_shape(s, args, device, dtype)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return
