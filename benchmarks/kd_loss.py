@@ -207,16 +207,19 @@ def peak_bytes(step: Callable[[], None], device: torch.device) -> int:
     return torch.cuda.max_memory_allocated() - before
 
 
-def measure(step: Callable[[], None], device: torch.device, repeats: int) -> tuple[float, int]:
-    """(median ms over `repeats` after one warm-up, peak bytes of one more run)."""
-    times = []
+def measure(step: Callable[[], None], device: torch.device, repeats: int):
+    """(median wall ms and median CPU ms over `repeats` after one warm-up, peak bytes of one
+    more run). On a shared CPU the wall time waits for other jobs; the CPU time does not."""
+    times, cpu_times = [], []
     for _ in range(repeats + 1):
         synchronize(device)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:]) * 1e3, peak_bytes(step, device)
+        cpu_times.append(time.process_time() - start_cpu)
+    ms, cpu_ms = statistics.median(times[1:]) * 1e3, statistics.median(cpu_times[1:]) * 1e3
+    return ms, cpu_ms, peak_bytes(step, device)
 
 
 def inputs(shape, device, dtype):
@@ -244,9 +247,9 @@ def bench_shape(shape, args: argparse.Namespace, device, dtype) -> list[dict]:
     b, t, v = shape
     rows = []
 
-    def row(impl: str, kind: str, ms: float, peak: int) -> None:
+    def row(impl: str, kind: str, ms: float, cpu_ms: float, peak: int) -> None:
         rows.append({"impl": impl, "kind": kind, "B": b, "T": t, "V": v, "ms": round(ms, 1),
-                     "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
+                     "cpu_ms": round(cpu_ms, 1), "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
 
     row("floor", "-", *measure(lambda: floor_pass(student, teacher), device, repeats))
     row("floor_exp", "-", *measure(lambda: floor_exp_pass(student), device, repeats))
@@ -339,11 +342,12 @@ def main() -> None:
         return
     print(f"{device} {str(dtype).removeprefix('torch.')}, {torch.get_num_threads()} threads, "
           f"T={TEMPERATURE}, k={args.k}, forward + backward")  # fmt: skip
-    print(f"{'impl':20s} {'kind':10s} {'B':>3s} {'T':>5s} {'V':>7s} {'ms':>9s} {'peak MiB':>9s}")
+    print(f"{'impl':20s} {'kind':10s} {'B':>3s} {'T':>5s} {'V':>7s} {'ms':>9s} {'cpu ms':>9s} "
+          f"{'peak MiB':>9s}")  # fmt: skip
     for r in rows:
         print(
             f"{r['impl']:20s} {r['kind']:10s} {r['B']:3d} {r['T']:5d} {r['V']:7d} "
-            f"{r['ms']:9.1f} {r['peak_mb']:9.1f}"
+            f"{r['ms']:9.1f} {r['cpu_ms']:9.1f} {r['peak_mb']:9.1f}"
         )
     print("\n".join(ratios(rows)))
 

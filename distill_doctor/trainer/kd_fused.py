@@ -60,14 +60,24 @@ def block_rows_for(vocab: int, chunk_rows: int) -> int:
 
 
 def teacher_block(teacher: Tensor | TeacherHead | None, first, idx, kd_vocab: int):
+    """The teacher's logits for a block's rows, when they come from its head (given logits
+    are read a chunk at a time instead: a block's copy would be a block-sized buffer)."""
+    if not isinstance(teacher, TeacherHead):
+        return None
+    weight = teacher.weight[:kd_vocab]
+    bias = None if teacher.bias is None else teacher.bias[:kd_vocab]
+    return linear(take(teacher.hidden, first, idx), weight, bias)
+
+
+def teacher_chunk(teacher, block_logits, idx: Tensor, part: slice, kd_vocab: int):
     if teacher is None:
         return None
-    if isinstance(teacher, TeacherHead):
-        rows = take(teacher.hidden, first, idx)
-        weight = teacher.weight[:kd_vocab]
-        bias = None if teacher.bias is None else teacher.bias[:kd_vocab]
-        return linear(rows, weight, bias)
-    return take(teacher, first, idx)[:, :kd_vocab]
+    if block_logits is not None:
+        return block_logits[part]
+    rows = idx[part]
+    first = int(rows[0])
+    consecutive = int(rows[-1]) - first + 1 == rows.numel()
+    return take(teacher, first if consecutive else None, rows)[:, :kd_vocab]
 
 
 @dataclass
@@ -99,7 +109,7 @@ def run_blocks(
             part = slice(start, start + spec.chunk_rows)
             ce, kd = chunk_terms(
                 logits[part],
-                None if teacher_logits is None else teacher_logits[part],
+                teacher_chunk(teacher, teacher_logits, idx, part, spec.kd_vocab),
                 block_targets[part],
                 spec,
                 ws,
@@ -131,22 +141,23 @@ class _FusedLinearLogitsLoss(torch.autograd.Function):
             bias=None if bias is None else torch.zeros(bias.shape, device=device),
         )
         ce, kd = run_blocks(hidden, weight, bias, teacher, targets, rows, spec, grads, block_rows)
-        saved = [grads.hidden, grads.weight] + ([] if bias is None else [grads.bias])
-        ctx.save_for_backward(*saved)
+        # Held on ctx, not saved for backward: backward hands the buffers over, and a leaf's
+        # AccumulateGrad may then keep them as .grad instead of copying them.
+        ctx.grads = grads
         ctx.mark_non_differentiable(ce, kd)
         return spec.ce_weight * ce + spec.kd_weight * kd, ce, kd
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_total, _grad_ce, _grad_kd):
-        saved = list(ctx.saved_tensors)
+        grads = ctx.grads
+        del ctx.grads
         if not torch.equal(grad_total, torch.ones_like(grad_total)):
-            for grad in saved:  # the buffers are ours: scale them in place
-                grad.mul_(grad_total)
-        grad_hidden, grad_weight = saved[:2]
-        grad_bias = saved[2] if len(saved) > 2 else None
+            for grad in (grads.hidden, grads.weight, grads.bias):  # ours: scaled in place
+                if grad is not None:
+                    grad.mul_(grad_total)
         # autograd casts each gradient to its input's dtype
-        return grad_hidden, grad_weight, grad_bias, None, None, None, None, None
+        return grads.hidden, grads.weight, grads.bias, None, None, None, None, None
 
 
 def fused_logits_loss(
