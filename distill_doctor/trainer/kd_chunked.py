@@ -10,6 +10,14 @@ Backward only scales that buffer. Extra memory: the gradient the logits need any
 few fp32 `[chunk, V]` buffers. The same idea as Liger-Kernel's fused losses and torchtune's
 chunked output, without a kernel of its own.
 
+Speed: in eager torch every op is one pass over the chunk, so the count of passes is the
+cost. The chunk buffers (`Workspace`) are allocated once and filled with out= and in-place
+ops; each softmax yields both probabilities and log-probabilities for one exp per element
+(`tempered_dist`); row sums of products are batched dot products (`row_dots`), with no
+product tensor; consecutive rows are read as views and the gradient is written straight
+into its rows. Chunks of ~2 MiB per buffer keep the handful of buffers in cache
+(benchmarks/kd_loss.py --chunk-rows).
+
 Every divergence comes as its row losses and H = dL/dlog Q, the gradient with respect to
 the student's log-probabilities, shifted by a multiple of Q so that it sums to 0 (the
 softmax's Jacobian ignores such shifts). Then the gradient with respect to the tempered
@@ -267,18 +275,25 @@ def chunk_terms(student, teacher, targets, spec: LogitsLossSpec, ws: Workspace, 
 
 
 def row_runs(rows: Tensor, chunk_rows: int):
-    """(first row, rows) of each chunk when its rows are consecutive (a view then reads
-    them), else (None, the row ids) (a copy gathers them)."""
+    """(first row or None, row ids, the same ids on the host) for each chunk of `rows`:
+    consecutive rows (first row given) are read as a view, others gathered by a copy."""
+    host = rows.cpu()  # one device sync for the whole loss, not one per chunk
     for start in range(0, rows.numel(), chunk_rows):
-        idx = rows[start : start + chunk_rows]
-        first, count = int(idx[0]), idx.numel()
-        yield (first, idx) if int(idx[-1]) - first + 1 == count else (None, idx)
+        ids = host[start : start + chunk_rows]
+        yield run_start(ids), rows[start : start + chunk_rows], ids
+
+
+def run_start(host_ids: Tensor) -> int | None:
+    """The first of `host_ids` when they are consecutive rows, else None."""
+    first = int(host_ids[0])
+    return first if int(host_ids[-1]) - first + 1 == host_ids.numel() else None
 
 
 def take(tensor: Tensor, first: int | None, idx: Tensor) -> Tensor:
-    return (
-        tensor.narrow(0, first, idx.numel()) if first is not None else tensor.index_select(0, idx)
-    )
+    """Rows `idx` of `tensor`: a view when they start at `first` and run on, else a copy."""
+    if first is not None:
+        return tensor.narrow(0, first, idx.numel())
+    return tensor.index_select(0, idx)
 
 
 def run_chunks(student, teacher, targets, rows, spec: LogitsLossSpec, grad_out):
@@ -289,7 +304,7 @@ def run_chunks(student, teacher, targets, rows, spec: LogitsLossSpec, grad_out):
     kd_total = torch.zeros((), dtype=torch.float64, device=student.device)
     ws = Workspace(min(spec.chunk_rows, rows.numel()), student.device)
     width = student.shape[1]
-    for first, idx in row_runs(rows, spec.chunk_rows):
+    for first, idx, _ in row_runs(rows, spec.chunk_rows):
         teacher_chunk = None
         if spec.kd_weight > 0:
             teacher_chunk = take(teacher, first, idx)[:, : spec.kd_vocab]

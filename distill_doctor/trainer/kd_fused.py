@@ -36,6 +36,7 @@ from distill_doctor.trainer.kd_chunked import (
     chunk_rows_for,
     chunk_terms,
     row_runs,
+    run_start,
     take,
 )
 
@@ -69,15 +70,12 @@ def teacher_block(teacher: Tensor | TeacherHead | None, first, idx, kd_vocab: in
     return linear(take(teacher.hidden, first, idx), weight, bias)
 
 
-def teacher_chunk(teacher, block_logits, idx: Tensor, part: slice, kd_vocab: int):
+def teacher_chunk(teacher, block_logits, idx: Tensor, host_ids: Tensor, part: slice, kd_vocab):
     if teacher is None:
         return None
     if block_logits is not None:
         return block_logits[part]
-    rows = idx[part]
-    first = int(rows[0])
-    consecutive = int(rows[-1]) - first + 1 == rows.numel()
-    return take(teacher, first if consecutive else None, rows)[:, :kd_vocab]
+    return take(teacher, run_start(host_ids[part]), idx[part])[:, :kd_vocab]
 
 
 @dataclass
@@ -99,7 +97,7 @@ def run_blocks(
     block_grad = None
     if grads is not None:
         block_grad = torch.empty(min(block_rows, rows.numel()), vocab, device=hidden.device)
-    for first, idx in row_runs(rows, block_rows):
+    for first, idx, host_ids in row_runs(rows, block_rows):
         h = take(hidden, first, idx)
         logits = linear(h, weight, bias)
         teacher_logits = teacher_block(teacher, first, idx, spec.kd_vocab)
@@ -109,7 +107,7 @@ def run_blocks(
             part = slice(start, start + spec.chunk_rows)
             ce, kd = chunk_terms(
                 logits[part],
-                teacher_chunk(teacher, teacher_logits, idx, part, spec.kd_vocab),
+                teacher_chunk(teacher, teacher_logits, idx, host_ids, part, spec.kd_vocab),
                 block_targets[part],
                 spec,
                 ws,
