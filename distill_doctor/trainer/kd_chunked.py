@@ -326,10 +326,11 @@ def run_chunks(student, teacher, targets, rows, spec: LogitsLossSpec, grad_out):
 
 
 def zero_other_rows(grad: Tensor, rows: Tensor) -> None:
-    """Zero the rows of `grad` that `rows` does not name (the masked ones)."""
+    """Zero the rows of `grad` that `rows` does not name (the masked ones), touching no other
+    row: a mask over the whole buffer would cost a full pass."""
     masked = torch.ones(grad.shape[0], dtype=torch.bool, device=grad.device)
     masked[rows] = False
-    grad[masked] = 0
+    grad.index_fill_(0, masked.nonzero().squeeze(1), 0)
 
 
 class _ChunkedLogitsLoss(torch.autograd.Function):
