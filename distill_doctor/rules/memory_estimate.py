@@ -88,7 +88,8 @@ def fused_head_memory(
     model's `[B, L, V]` logits exist, only one block of rows' (the student's in the training
     precision and their fp32 gradient, the teacher's), the chunk buffers, and the fp32
     gradients the loss hands back: the hidden state's, and the lm_head's `[V, H]`, which is
-    the weight's own gradient in fp32 training and an extra fp32 copy in 16 bits."""
+    the weight's own gradient in fp32 training; in 16 bits it is an extra fp32 copy, beside
+    an fp32 copy of the head's weight for the gradient matmuls."""
     tokens = cfg.batch_size * cfg.max_length
     rows = min(tokens, max(chunk_rows(cfg, vocab_size), KD_FUSED_BLOCK_ELEMENTS // vocab_size))
     half = training_bytes(cfg)
@@ -96,7 +97,7 @@ def fused_head_memory(
         "block_logits": rows * vocab_size * half,
         "block_logits_grad": rows * vocab_size * FP32,
         "hidden_grad": tokens * hidden_size * FP32,
-        "lm_head_grad": vocab_size * hidden_size * FP32 if half == 2 else 0,
+        "lm_head_fp32": 2 * vocab_size * hidden_size * FP32 if half == 2 else 0,
         "chunk_workspace": chunk_workspace(cfg, vocab_size),
     }
     if with_kd:

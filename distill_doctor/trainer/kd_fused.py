@@ -94,9 +94,10 @@ def run_blocks(
     kd_total = torch.zeros((), dtype=torch.float64, device=hidden.device)
     vocab = weight.shape[0]
     ws = Workspace(min(spec.chunk_rows, rows.numel()), hidden.device)
-    block_grad = None
+    block_grad = weight32 = None
     if grads is not None:
         block_grad = torch.empty(min(block_rows, rows.numel()), vocab, device=hidden.device)
+        weight32 = weight.float()  # one fp32 copy for 16-bit heads, not one per block
     for first, idx, host_ids in row_runs(rows, block_rows):
         h = take(hidden, first, idx)
         logits = linear(h, weight, bias)
@@ -118,12 +119,12 @@ def run_blocks(
         del logits, teacher_logits
         if grads is None:
             continue
-        grad_h = grad @ weight.to(grad.dtype)
+        grad_h = grad @ weight32
         if first is not None:
             grads.hidden.narrow(0, first, idx.numel()).copy_(grad_h)
         else:
             grads.hidden.index_copy_(0, idx, grad_h)
-        grads.weight.addmm_(grad.T, h.to(grad.dtype))
+        grads.weight.addmm_(grad.T, h.float())
         if grads.bias is not None:
             grads.bias += grad.sum(0)
     return ce_total.float(), kd_total.float()

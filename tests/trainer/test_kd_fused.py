@@ -121,3 +121,17 @@ def test_no_grad_gives_the_same_values():
         plain = fused_logits_loss(*tensors, TEACHER_HEAD, TARGETS, MASK, kd_vocab=V, **run)
     assert plain.total.item() == pytest.approx(with_grad.total.item(), rel=1e-6)
     assert plain.kd.item() == pytest.approx(with_grad.kd.item(), rel=1e-6)
+
+
+def test_a_bf16_head_gets_bf16_gradients_close_to_fp32():
+    kd = KDOptions("forward_kl", temperature=2.0)
+    run = dict(kd=kd, ce_weight=0.5, kd_weight=0.5, kd_vocab=V, chunk_rows=2, block_rows=4)
+    exact = params(with_bias=True)
+    out = fused_logits_loss(*exact, TEACHER_LOGITS, TARGETS, MASK, **run)
+    expected = grads_of(out.total, exact)
+    half = [t.detach().bfloat16().requires_grad_(True) for t in params(with_bias=True)]
+    half_out = fused_logits_loss(*half, TEACHER_LOGITS.bfloat16(), TARGETS, MASK, **run)
+    for grad, expected_grad in zip(grads_of(half_out.total, half), expected, strict=True):
+        assert grad.dtype == torch.bfloat16
+        assert_close(grad, expected_grad, rtol=5e-2, atol=2e-2)
+    assert half_out.total.item() == pytest.approx(out.total.item(), rel=2e-2)
