@@ -11,17 +11,26 @@ running total (exact, no RSS sampling); on CUDA from torch.cuda.max_memory_alloc
     naive_topk    gather the valid rows, `losses.top_k_kd_sum` (k=--k, tail bucket)
     chunked_full  `kd_chunked.logits_loss`, full vocabulary (the trainer's default now)
     chunked_topk  `kd_chunked.logits_loss`, k=--k, tail bucket
+    chunked_topk_renorm   the same, k=--k renormalised
+    fused_full    `kd_fused.fused_logits_loss`: the student's hidden state `[B, T, --hidden]`
+                  and an lm_head `[V, --hidden]`; its logits never exist (gradients for both)
+    linear_chunked_full   the same work unfused: logits = h @ W^T, then chunked_full
     trl_jsd       TRL's GKDTrainer.generalized_jsd_loss (beta 0.5), rows with kind jsd only
     liger_jsd     Liger-Kernel's LigerJSD on log-probs (CUDA only, when it imports)
     floor         one pass that reads both logits tensors and writes a gradient-sized one:
                   what memory bandwidth allows any loss
+    floor_exp     one pass with one exp per element (torch.exp of the student's logits): any
+                  softmax-based loss needs two (teacher and student)
 
 Ratios are within this one run. Defaults: CPU fp32 on one thread (on a shared 2-core box,
 two threads make every small op wait for the other core), forward KL and JSD at T=2, shapes
 2x128 and 4x256 at V=50,257; `--full` adds 8x512x50,257 (TRL's JSD alone peaks near 12 GB
 there). With CUDA the same grid runs there in bf16 (`--device cpu` forces the CPU).
 
-    python benchmarks/kd_loss.py [--full] [--k 256] [--repeats 2] [--threads 1] [--json]
+The fused rows add three matmuls of `[B*T, V] x --hidden` (forward logits, grad h, grad W):
+compare them with linear_chunked_full, not with the loss-only rows.
+
+    python benchmarks/kd_loss.py [--full] [--k 256] [--hidden 256] [--repeats 2] [--json]
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from collections.abc import Callable
 import torch
 
 from distill_doctor.trainer.kd_chunked import KDOptions, logits_loss
+from distill_doctor.trainer.kd_fused import fused_logits_loss
 from distill_doctor.trainer.losses import gather_valid, kd_sum, top_k_kd_sum, valid_positions
 
 VOCAB = 50257
@@ -44,18 +54,43 @@ TEMPERATURE = 2.0
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def chunked(kd: KDOptions) -> LossFn:
+def next_token_targets(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).flatten()
+    return targets.clamp(min=0), targets != -100
+
+
+def chunked(kd: KDOptions, chunk_rows: int | None = None) -> LossFn:
     def run(student, teacher, labels):
-        targets = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100).flatten()
+        targets, mask = next_token_targets(labels)
         return logits_loss(
-            student.flatten(0, 1),
-            teacher.flatten(0, 1),
-            targets.clamp(min=0),
-            targets != -100,
-            kd=kd,
-            ce_weight=0.0,
-            kd_weight=1.0,
-        ).total
+            student.flatten(0, 1), teacher.flatten(0, 1), targets, mask, kd=kd, ce_weight=0.0,
+            kd_weight=1.0, chunk_rows=chunk_rows,
+        ).total  # fmt: skip
+
+    return run
+
+
+def fused(kd: KDOptions, head: tuple[torch.Tensor, torch.Tensor]) -> LossFn:
+    """KD from the hidden state and lm_head of `head` (the student's logits argument is not
+    read: the row's inputs are the hidden state and the weight)."""
+    hidden, weight = head
+
+    def run(student, teacher, labels):
+        targets, mask = next_token_targets(labels)
+        return fused_logits_loss(
+            hidden.flatten(0, 1), weight, None, teacher.flatten(0, 1), targets, mask, kd=kd,
+            ce_weight=0.0, kd_weight=1.0,
+        ).total  # fmt: skip
+
+    return run
+
+
+def linear_chunked(kd: KDOptions, head: tuple[torch.Tensor, torch.Tensor]) -> LossFn:
+    hidden, weight = head
+    loss = chunked(kd)
+
+    def run(student, teacher, labels):
+        return loss(hidden @ weight.T, teacher, labels)
 
     return run
 
@@ -102,12 +137,18 @@ def liger_jsd(device: torch.device) -> LossFn | None:
     return run
 
 
-def impls(kind: str, k: int, device: torch.device) -> dict[str, LossFn]:
+def impls(kind: str, k: int, device: torch.device, head, rows=None) -> dict[str, LossFn]:
+    full = KDOptions(kind, TEMPERATURE)
     found = {
         "naive_full": naive(kind, None),
         "naive_topk": naive(kind, k),
-        "chunked_full": chunked(KDOptions(kind, TEMPERATURE)),
-        "chunked_topk": chunked(KDOptions(kind, TEMPERATURE, top_k=k)),
+        "chunked_full": chunked(full, rows),
+        "chunked_topk": chunked(KDOptions(kind, TEMPERATURE, top_k=k), rows),
+        "chunked_topk_renorm": chunked(
+            KDOptions(kind, TEMPERATURE, top_k=k, top_k_mode="renormalize"), rows
+        ),
+        "fused_full": fused(full, head),
+        "linear_chunked_full": linear_chunked(full, head),
     }
     if kind == "jsd":
         found |= {"trl_jsd": trl_jsd(), "liger_jsd": liger_jsd(device)}
@@ -116,6 +157,10 @@ def impls(kind: str, k: int, device: torch.device) -> dict[str, LossFn]:
 
 def floor_pass(student, teacher) -> torch.Tensor:
     return torch.sub(student.detach(), teacher)
+
+
+def floor_exp_pass(student) -> torch.Tensor:
+    return torch.exp(student.detach())
 
 
 def synchronize(device: torch.device) -> None:
@@ -162,16 +207,19 @@ def peak_bytes(step: Callable[[], None], device: torch.device) -> int:
     return torch.cuda.max_memory_allocated() - before
 
 
-def measure(step: Callable[[], None], device: torch.device, repeats: int) -> tuple[float, int]:
-    """(median ms over `repeats` after one warm-up, peak bytes of one more run)."""
-    times = []
+def measure(step: Callable[[], None], device: torch.device, repeats: int):
+    """(median wall ms and median CPU ms over `repeats` after one warm-up, peak bytes of one
+    more run). On a shared CPU the wall time waits for other jobs; the CPU time does not."""
+    times, cpu_times = [], []
     for _ in range(repeats + 1):
         synchronize(device)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
         synchronize(device)
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:]) * 1e3, peak_bytes(step, device)
+        cpu_times.append(time.process_time() - start_cpu)
+    ms, cpu_ms = statistics.median(times[1:]) * 1e3, statistics.median(cpu_times[1:]) * 1e3
+    return ms, cpu_ms, peak_bytes(step, device)
 
 
 def inputs(shape, device, dtype):
@@ -183,50 +231,87 @@ def inputs(shape, device, dtype):
     return student.to(dtype).requires_grad_(True), teacher.to(dtype), labels
 
 
-def bench_shape(shape, kinds, k, device, dtype, repeats) -> list[dict]:
+def head_inputs(shape, hidden_size, device, dtype):
+    """A hidden state `[B, T, H]` and an lm_head `[V, H]` whose logits have std 3, as above."""
+    g = torch.Generator(device=device).manual_seed(1)
+    b, t, v = shape
+    hidden = torch.randn(b, t, hidden_size, generator=g, device=device)
+    weight = torch.randn(v, hidden_size, generator=g, device=device) * (3 / hidden_size**0.5)
+    return hidden.to(dtype).requires_grad_(True), weight.to(dtype).requires_grad_(True)
+
+
+def bench_shape(shape, args: argparse.Namespace, device, dtype) -> list[dict]:
     student, teacher, labels = inputs(shape, device, dtype)
+    head = head_inputs(shape, args.hidden, device, dtype)
+    repeats = args.repeats
     b, t, v = shape
     rows = []
 
-    def row(impl: str, kind: str, ms: float, peak: int) -> None:
+    def row(impl: str, kind: str, ms: float, cpu_ms: float, peak: int) -> None:
         rows.append({"impl": impl, "kind": kind, "B": b, "T": t, "V": v, "ms": round(ms, 1),
-                     "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
+                     "cpu_ms": round(cpu_ms, 1), "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
 
     row("floor", "-", *measure(lambda: floor_pass(student, teacher), device, repeats))
-    for kind in kinds:
-        for name, fn in impls(kind, k, device).items():
+    row("floor_exp", "-", *measure(lambda: floor_exp_pass(student), device, repeats))
+    for kind in args.kinds.split(","):
+        for name, fn in impls(kind, args.k, device, head, args.chunk_rows).items():
+            if args.impls and name not in args.impls.split(","):
+                continue
 
             def step(fn=fn) -> None:
                 fn(student, teacher, labels).backward()
-                student.grad = None  # after: a step starts with no gradient held
+                for tensor in (student, *head):  # after: a step starts with no gradient held
+                    tensor.grad = None
 
             row(name, kind, *measure(step, device, repeats))
     return rows
 
 
-def ratios(rows: list[dict]) -> list[str]:
-    """The issue's goals, each measured within this run, at every shape."""
+def ratios(rows: list[dict], key: str) -> list[str]:
+    """The issue's goals, each measured within this run, at every shape (those whose rows
+    ran), on the times under `key` (ms: wall, cpu_ms: CPU)."""
     lines = []
     for shape in sorted({(r["B"], r["T"], r["V"]) for r in rows}):
         at = {(r["impl"], r["kind"]): r for r in rows if (r["B"], r["T"], r["V"]) == shape}
-        floor = at[("floor", "-")]
-        label = "x".join(map(str, shape))
         for kind in sorted({kind for _, kind in at if kind != "-"}):
-            full, chunk = at[("naive_full", kind)], at[("chunked_full", kind)]
-            topk = at[("chunked_topk", kind)]
-            peak, slower = chunk["peak_mb"] / full["peak_mb"], chunk["ms"] / full["ms"]
-            over_floor = chunk["ms"] / floor["ms"], topk["ms"] / floor["ms"]
-            lines.append(
-                f"{label} {kind}: chunked_full / naive_full: peak {peak:.2f}x, time {slower:.2f}x;"
-                f" naive_full / chunked_topk time {full['ms'] / topk['ms']:.2f}x; time over the"
-                f" floor: chunked_full {over_floor[0]:.1f}x, chunked_topk {over_floor[1]:.1f}x"
-            )
-            if ("trl_jsd", kind) in at:
-                trl = at[("trl_jsd", kind)]
-                lines.append(
-                    f"{label} {kind}: chunked_full vs trl_jsd: time {chunk['ms'] / trl['ms']:.2f}x,"
-                    f" peak {chunk['peak_mb'] / trl['peak_mb']:.2f}x"
-                )
+            lines += kind_ratios("x".join(map(str, shape)), kind, at, key)
+    return lines
+
+
+def kind_ratios(label: str, kind: str, at: dict, key: str) -> list[str]:
+    def ms(name: str) -> float | None:
+        return at[name, kind][key] if (name, kind) in at else None
+
+    def mb(name: str) -> float:
+        return at[name, kind]["peak_mb"]
+
+    floor, floor_exp = at["floor", "-"][key], at["floor_exp", "-"][key]
+    lines = []
+    naive, chunk, topk = ms("naive_full"), ms("chunked_full"), ms("chunked_topk")
+    if naive and chunk and topk:
+        lines.append(
+            f"{label} {kind}: chunked_full / naive_full: peak"
+            f" {mb('chunked_full') / mb('naive_full'):.2f}x, time {chunk / naive:.2f}x;"
+            f" naive_full / chunked_topk time {naive / topk:.2f}x"
+        )
+    over = [
+        f"{name} {ms(name) / floor:.1f}x ({ms(name) / floor_exp:.1f}x floor_exp)"
+        for name in ("chunked_full", "chunked_topk", "chunked_topk_renorm")
+        if ms(name)
+    ]
+    if over:
+        lines.append(f"{label} {kind}: time over the floor: {', '.join(over)}")
+    if ms("fused_full") and ms("linear_chunked_full"):
+        lines.append(
+            f"{label} {kind}: fused_full / linear_chunked_full: time"
+            f" {ms('fused_full') / ms('linear_chunked_full'):.2f}x, peak"
+            f" {mb('fused_full') / mb('linear_chunked_full'):.2f}x"
+        )
+    if chunk and ms("trl_jsd"):
+        lines.append(
+            f"{label} {kind}: chunked_full vs trl_jsd: time {chunk / ms('trl_jsd'):.2f}x,"
+            f" peak {mb('chunked_full') / mb('trl_jsd'):.2f}x"
+        )
     return lines
 
 
@@ -235,6 +320,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="add the 8x512x50257 shape")
     parser.add_argument("--shape", action="append", help="BxTxV instead of the grid")
     parser.add_argument("--k", type=int, default=256)
+    parser.add_argument("--hidden", type=int, default=256, help="hidden size of the fused rows")
+    parser.add_argument("--chunk-rows", type=int, help="rows per chunk (default: the trainer's)")
+    parser.add_argument("--impls", help="only these rows (comma-separated; floors always run)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (torch)")
     parser.add_argument("--kinds", default="forward_kl,jsd")
@@ -248,20 +336,23 @@ def main() -> None:
     shapes = SHAPES + ([FULL_SHAPE] if args.full else [])
     if args.shape:
         shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.shape]
-    kinds = args.kinds.split(",")
-    rows = [r for s in shapes for r in bench_shape(s, kinds, args.k, device, dtype, args.repeats)]
+    rows = [r for s in shapes for r in bench_shape(s, args, device, dtype)]
     if args.json:
         print(json.dumps(rows, indent=1))
         return
     print(f"{device} {str(dtype).removeprefix('torch.')}, {torch.get_num_threads()} threads, "
           f"T={TEMPERATURE}, k={args.k}, forward + backward")  # fmt: skip
-    print(f"{'impl':13s} {'kind':10s} {'B':>3s} {'T':>5s} {'V':>7s} {'ms':>9s} {'peak MiB':>9s}")
+    print(f"{'impl':20s} {'kind':10s} {'B':>3s} {'T':>5s} {'V':>7s} {'ms':>9s} {'cpu ms':>9s} "
+          f"{'peak MiB':>9s}")  # fmt: skip
     for r in rows:
         print(
-            f"{r['impl']:13s} {r['kind']:10s} {r['B']:3d} {r['T']:5d} {r['V']:7d} "
-            f"{r['ms']:9.1f} {r['peak_mb']:9.1f}"
+            f"{r['impl']:20s} {r['kind']:10s} {r['B']:3d} {r['T']:5d} {r['V']:7d} "
+            f"{r['ms']:9.1f} {r['cpu_ms']:9.1f} {r['peak_mb']:9.1f}"
         )
-    print("\n".join(ratios(rows)))
+    # On CPU the ratios use CPU time: on a shared box the wall time waits for other jobs.
+    key = "ms" if use_cuda else "cpu_ms"
+    print(f"ratios of {'wall' if use_cuda else 'CPU'} times:")
+    print("\n".join(ratios(rows, key)))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,10 @@ student's forward, `DistillationLoss` (CE + full-vocabulary KD, the chunked loss
 AdamW. Measured = the bytes held before the step (both models' weights and AdamW's state,
 from a first step) + the peak the step allocates (torch's profiler, every CPU allocation
 and free; see benchmarks/kd_loss.py). Estimated = `memory_estimate.peak_training_memory`.
-The goal: within +-20%.
+The goal: within +-20%. `--fused`: the same with `kd_fused_lm_head` (both models run without
+their lm_head; the fused loss computes the logits a block at a time).
 
-    python benchmarks/step_memory.py [--json]
+    python benchmarks/step_memory.py [--fused] [--json]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.rules.base import ModelFacts
 from distill_doctor.rules.memory_estimate import peak_training_memory
+from distill_doctor.trainer.kd_fused import forward_without_lm_head
 from distill_doctor.trainer.losses import DistillationLoss, count_valid_tokens
 
 PAIRS = {
@@ -63,19 +65,22 @@ def tensor_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-def measure_pair(teacher_shape, student_shape, vocab, batch, length) -> dict:
+def measure_pair(teacher_shape, student_shape, vocab, batch, length, fused: bool) -> dict:
     torch.manual_seed(0)
     teacher = build(teacher_shape, vocab, length).requires_grad_(False)
     student = build(student_shape, vocab, length).train()
-    cfg = TrainConfig(batch_size=batch, max_length=length, ce_weight=0.5, kd_weight=0.5)
+    cfg = TrainConfig(
+        batch_size=batch, max_length=length, ce_weight=0.5, kd_weight=0.5, kd_fused_lm_head=fused
+    )
+    forward = forward_without_lm_head if fused else (lambda model, **inputs: model(**inputs))
     loss_fn = DistillationLoss(cfg, student.config, teacher.config, vocab)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
     input_ids = torch.randint(0, vocab, (batch, length))
 
     def step() -> None:
         with torch.no_grad():
-            teacher_out = teacher(input_ids=input_ids)
-        student_out = student(input_ids=input_ids)
+            teacher_out = forward(teacher, input_ids=input_ids)
+        student_out = forward(student, input_ids=input_ids)
         parts = loss_fn(student_out, teacher_out, input_ids, count_valid_tokens(input_ids))
         parts["loss"].backward()
         optimizer.step()
@@ -98,10 +103,11 @@ def measure_pair(teacher_shape, student_shape, vocab, batch, length) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fused", action="store_true", help="kd_fused_lm_head: true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = {name: measure_pair(*spec) for name, spec in PAIRS.items()}
+    rows = {name: measure_pair(*spec, args.fused) for name, spec in PAIRS.items()}
     if args.json:
         print(json.dumps(rows, indent=1))
         return

@@ -28,6 +28,9 @@ MAX_TOP_K = 10_000_000  # no tokenizer has ten million tokens
 # chunk's handful of buffers stays in cache, large enough that per-chunk overhead is noise
 # (benchmarks/kd_loss.py). Here, torch-free, because `doctor check`'s estimate counts it too.
 KD_CHUNK_ELEMENTS = 1 << 19
+# Logits elements per block of the fused lm_head loss (32 MiB fp32): a block's matmuls read all
+# of the lm_head once, so blocks must be far taller than a chunk (trainer/kd_fused.py).
+KD_FUSED_BLOCK_ELEMENTS = 1 << 23
 
 
 class TrainConfig(BaseModel):
@@ -83,6 +86,9 @@ class TrainConfig(BaseModel):
     kd_jsd_beta: float = Field(0.5, gt=0, lt=1)  # jsd's weight on the teacher; 0.5: symmetric
     # Rows (tokens) the KD/CE loss upcasts at a time; None: KD_CHUNK_ELEMENTS // vocab
     kd_chunk_size: PositiveInt | None = None
+    # KD/CE from the student's last hidden state and lm_head, block by block: its [B, L, V]
+    # logits (and the teacher's) never exist (trainer/kd_fused.py)
+    kd_fused_lm_head: bool = False
     ce_weight: NonNegativeFloat = 0.5
     kd_weight: NonNegativeFloat = 0.5
     feature_weight: NonNegativeFloat = 0.0

@@ -8,7 +8,7 @@ caching allocator's fragmentation come on top, which is why the budget rule warn
 
 from __future__ import annotations
 
-from distill_doctor.config.schema import KD_CHUNK_ELEMENTS, TrainConfig
+from distill_doctor.config.schema import KD_CHUNK_ELEMENTS, KD_FUSED_BLOCK_ELEMENTS, TrainConfig
 from distill_doctor.rules.base import ModelFacts, RunFacts
 
 GIB = 1024**3
@@ -71,10 +71,38 @@ def logits_copies(cfg: TrainConfig, with_kd: bool = True, chunked: bool = True) 
 TOP_K_NARROWED = ("teacher_logits", "teacher_soft_targets", "kl_pointwise")
 
 
+def chunk_rows(cfg: TrainConfig, vocab_size: int) -> int:
+    return cfg.kd_chunk_size or max(1, KD_CHUNK_ELEMENTS // vocab_size)
+
+
 def chunk_workspace(cfg: TrainConfig, vocab_size: int) -> int:
     """Bytes of the chunked loss's fp32 chunk buffers: a constant, whatever the batch."""
-    rows = cfg.kd_chunk_size or max(1, KD_CHUNK_ELEMENTS // vocab_size)
-    return CHUNK_BUFFERS * min(rows, cfg.batch_size * cfg.max_length) * vocab_size * FP32
+    rows = min(chunk_rows(cfg, vocab_size), cfg.batch_size * cfg.max_length)
+    return CHUNK_BUFFERS * rows * vocab_size * FP32
+
+
+def fused_head_memory(
+    cfg: TrainConfig, vocab_size: int, hidden_size: int, with_kd: bool = True
+) -> dict[str, int]:
+    """Bytes of the fused lm_head loss (`kd_fused_lm_head`, `trainer/kd_fused.py`): neither
+    model's `[B, L, V]` logits exist, only one block of rows' (the student's in the training
+    precision and their fp32 gradient, the teacher's), the chunk buffers, and the fp32
+    gradients the loss hands back: the hidden state's, and the lm_head's `[V, H]`, which is
+    the weight's own gradient in fp32 training; in 16 bits it is an extra fp32 copy, beside
+    an fp32 copy of the head's weight for the gradient matmuls."""
+    tokens = cfg.batch_size * cfg.max_length
+    rows = min(tokens, max(chunk_rows(cfg, vocab_size), KD_FUSED_BLOCK_ELEMENTS // vocab_size))
+    half = training_bytes(cfg)
+    memory = {
+        "block_logits": rows * vocab_size * half,
+        "block_logits_grad": rows * vocab_size * FP32,
+        "hidden_grad": tokens * hidden_size * FP32,
+        "lm_head_fp32": 2 * vocab_size * hidden_size * FP32 if half == 2 else 0,
+        "chunk_workspace": chunk_workspace(cfg, vocab_size),
+    }
+    if with_kd:
+        memory["teacher_block_logits"] = rows * vocab_size * half
+    return memory
 
 
 def logits_memory(
@@ -147,7 +175,8 @@ def peak_training_memory(
     chunked: bool = True,
 ) -> dict[str, int]:
     """Peak bytes of one training step, broken down; "total" is the sum of the rest.
-    `chunked`: the logits as distill_doctor's trainer keeps them (see `logits_copies`).
+    `chunked`: the logits as distill_doctor's trainer keeps them (see `logits_copies`), or
+    with `kd_fused_lm_head` as its fused loss does (`fused_head_memory`).
 
     Student: weights and gradients in the training precision, AdamW's two fp32 moments, and an
     fp32 master copy when training in 16 bits: 16 bytes per parameter in every precision (torch
@@ -168,6 +197,9 @@ def peak_training_memory(
         "logits": sum(logits_memory(cfg, vocab_size, cfg.kd_top_k, with_kd, chunked).values()),
         "activations": activation_memory(cfg, student, run),
     }
+    if chunked and cfg.kd_fused_lm_head:
+        fused = fused_head_memory(cfg, vocab_size, student.hidden_size, with_kd)
+        breakdown["logits"] = sum(fused.values())
     breakdown["total"] = sum(breakdown.values())
     return breakdown
 

@@ -40,6 +40,7 @@ from distill_doctor.trainer.demo import data_path
 from distill_doctor.trainer.evaluate import evaluate
 from distill_doctor.trainer.faults import Faults
 from distill_doctor.trainer.hooks import Observers, TrainControl, TrainObserver, stop_on_signals
+from distill_doctor.trainer.kd_fused import forward_without_lm_head
 from distill_doctor.trainer.losses import DistillationLoss, count_valid_tokens
 from distill_doctor.trainer.models import (
     check_vocab_compatible,
@@ -132,13 +133,18 @@ def decay_groups(modules: list[torch.nn.Module], weight_decay: float) -> list[di
 # --- one optimizer step -------------------------------------------------------------------
 
 
-def model_forward(model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss) -> Any:
-    return model(
+def model_forward(
+    model: torch.nn.Module, batch: dict, loss_fn: DistillationLoss, headless: bool = False
+) -> Any:
+    """The model's output; `headless`: its last hidden state and lm_head instead of logits,
+    for the fused loss (`kd_fused_lm_head`: the `[B, L, V]` logits are never built)."""
+    inputs = dict(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         output_hidden_states=loss_fn.needs_hidden_states,
         output_attentions=loss_fn.needs_attentions,
     )
+    return forward_without_lm_head(model, **inputs) if headless else model(**inputs)
 
 
 def accumulated_step(
@@ -162,9 +168,10 @@ def accumulated_step(
         steps = i == len(group) - 1
         with run.dist.micro_batch(run.trained, steps):
             with run.autocast():
+                headless = run.cfg.kd_fused_lm_head
                 with torch.no_grad():
-                    teacher_out = model_forward(run.teacher, batch, run.loss)
-                student_out = model_forward(run.trained, batch, run.loss)
+                    teacher_out = model_forward(run.teacher, batch, run.loss, headless)
+                student_out = model_forward(run.trained, batch, run.loss, headless)
                 parts = run.loss(student_out, teacher_out, batch["labels"], denominator)
             if steps:
                 run.dist.end_compute()

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from distill_doctor.config.schema import TrainConfig
 from distill_doctor.errors import InputError
 from distill_doctor.trainer.kd_chunked import LOG_ZERO, KDOptions, LogitsLoss, logits_loss
+from distill_doctor.trainer.kd_fused import HeadlessOutput, TeacherHead, fused_logits_loss
 from distill_doctor.trainer.models import attention_layer_pairs, resolve_layer_map
 
 IGNORE_INDEX = -100
@@ -229,7 +230,7 @@ class DistillationLoss(nn.Module):
         cfg = self.cfg
         mask = valid_positions(labels)
         parts: dict[str, Tensor] = {}
-        total = student_out.logits.new_zeros((), dtype=torch.float32)
+        total = labels.new_zeros((), dtype=torch.float32)
         if cfg.ce_weight > 0 or cfg.kd_weight > 0:
             logits = self.logits_loss(student_out, teacher_out, labels)
             total = total + logits.total / denominator
@@ -249,16 +250,13 @@ class DistillationLoss(nn.Module):
 
     def logits_loss(self, student_out: Any, teacher_out: Any, labels: Tensor) -> LogitsLoss:
         """CE and KD in row chunks over the `[B * L, V]` logits as they are (no gathered
-        copies); KD over the shared vocabulary, padded embedding rows beyond it cut off."""
+        copies); KD over the shared vocabulary, padded embedding rows beyond it cut off. A
+        model run without its lm_head (`kd_fused_lm_head`) gives its last hidden state and
+        head instead, and the fused loss computes its logits a block at a time."""
         cfg = self.cfg
         # Row b * L + t predicts labels[b, t + 1]; each sequence's last row predicts nothing.
         targets = F.pad(labels[:, 1:], (0, 1), value=IGNORE_INDEX).flatten()
-        teacher = teacher_out.logits.flatten(0, 1) if cfg.kd_weight > 0 else None
-        return logits_loss(
-            student_out.logits.flatten(0, 1),
-            teacher,
-            targets.clamp(min=0),
-            targets != IGNORE_INDEX,
+        options = dict(
             kd=KDOptions(
                 kind=cfg.kd_loss,
                 temperature=cfg.temperature,
@@ -272,6 +270,20 @@ class DistillationLoss(nn.Module):
             kd_vocab=self.kd_vocab_size,
             chunk_rows=cfg.kd_chunk_size,
         )
+        teacher = None
+        if cfg.kd_weight > 0 and isinstance(teacher_out, HeadlessOutput):
+            hidden = teacher_out.last_hidden.flatten(0, 1)
+            teacher = TeacherHead(hidden, teacher_out.weight, teacher_out.bias)
+        elif cfg.kd_weight > 0:
+            teacher = teacher_out.logits.flatten(0, 1)
+        if isinstance(student_out, HeadlessOutput):
+            hidden = student_out.last_hidden.flatten(0, 1)
+            head = (student_out.weight, student_out.bias)
+            return fused_logits_loss(hidden, *head, teacher, targets.clamp(min=0),
+                                     targets != IGNORE_INDEX, **options)  # fmt: skip
+        student = student_out.logits.flatten(0, 1)
+        return logits_loss(student, teacher, targets.clamp(min=0), targets != IGNORE_INDEX,
+                           **options)  # fmt: skip
 
     def feature(self, student_out: Any, teacher_out: Any, mask: Tensor) -> Tensor:
         total = mask.new_zeros((), dtype=torch.float32)

@@ -114,3 +114,25 @@ def test_memory_over_budget_warns_between_90_and_100_percent():
     [f] = memory_over_budget.check(make_context(data, gpu=f"{gb:.3f}"))
     assert f.severity is Severity.WARNING
     assert f.evidence["share_of_gpu"] == pytest.approx(0.95, abs=2e-3)
+
+
+def test_fused_lm_head_keeps_one_block_of_logits_and_the_head_gradient():
+    """kd_fused_lm_head in fp16: no [B, L, V] logits; a block of 2**23 // V = 166 rows (the
+    student's fp16 logits, their fp32 gradient, the teacher's fp16 logits), the chunk
+    buffers, the fp32 gradients of the hidden state and of the lm_head (beside its fp16 one)
+    and an fp32 copy of the lm_head's weight."""
+    data = {"student_model": "gpt2", "max_length": 384, "batch_size": 2, "fp16": True}
+    ctx = make_context({**data, "kd_fused_lm_head": True})
+    rows, hidden = 2**23 // GPT2_VOCAB, 768
+    expected = (
+        rows * GPT2_VOCAB * (2 + 4 + 2)
+        + SEED_TOKENS * hidden * 4
+        + GPT2_VOCAB * hidden * (4 + 4)
+        + GPT2_WORKSPACE
+    )
+    fused = peak_training_memory(ctx.config, ctx.student, ctx.student, GPT2_VOCAB)
+    assert fused["logits"] == expected
+    plain_ctx = make_context(data)
+    plain = peak_training_memory(plain_ctx.config, plain_ctx.student, plain_ctx.student, GPT2_VOCAB)
+    assert plain["logits"] == SEED_TOKENS * GPT2_VOCAB * CHUNKED_BYTES + GPT2_WORKSPACE
+    assert fused["total"] - fused["logits"] == plain["total"] - plain["logits"]
