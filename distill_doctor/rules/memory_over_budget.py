@@ -30,7 +30,8 @@ DOC = RuleDoc(
     "8-bit base weights take half a byte or one byte per parameter.",
     fix="Halve batch_size and double gradient_accumulation_steps (same effective batch), "
     "shorten max_length, or use a larger GPU; with a straightforward (unchunked) KD loss, "
-    "set kd_top_k (the chunked loss of `doctor train` gains no memory from it).",
+    "set kd_top_k (the chunked loss of `doctor train` gains no memory from it); with "
+    "`doctor train`, kd_fused_lm_head: true keeps neither model's full logits.",
     fix_available="sometimes",
     example='{"batch_size": 32, "max_length": 1024, "teacher_model": "gpt2-xl"} with --gpu t4',
 )
