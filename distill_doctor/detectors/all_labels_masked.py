@@ -16,7 +16,14 @@ from __future__ import annotations
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import ALL_MASKED_BATCHES, GRAD_NORM, LOSS, VALID_TOKENS, Record
+from distill_doctor.records import (
+    ALL_MASKED_BATCHES,
+    GRAD_NORM,
+    LOSS,
+    STEP,
+    VALID_TOKENS,
+    Record,
+)
 from distill_doctor.registry import RuleDoc, register
 
 # More masked batches than this share of the steps seen (and at least ESCALATE_COUNT of them)
@@ -77,6 +84,24 @@ class AllLabelsMasked:
             self.escalated = True
             return [self._finding(step, Severity.ERROR)]
         return []
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a record without the masking counters whose loss is
+        absent or a float other than 0 only advances the step count (inline); anything else
+        goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for i, record in enumerate(records):
+            step, loss = record.get(STEP), record.get(LOSS)
+            if (
+                step.__class__ is not int
+                or (loss is not None and (loss.__class__ is not float or loss == 0.0))
+                or ALL_MASKED_BATCHES in record
+                or VALID_TOKENS in record
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+            elif step > self.steps:
+                self.steps = step
+        return found
 
     def _finding(self, step: int, severity: Severity) -> Finding:
         share = self.count / max(self.steps, 1)

@@ -15,6 +15,7 @@ Non-finite gradient norms are `grad-nonfinite`'s.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.episodes import Episodes
@@ -127,6 +128,42 @@ class GradExplosion:
         if self.episodes.hit(step, grad) is not None:
             return []
         return [self.episodes.start(finding, step, grad)]
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain norm that cannot be a jump, growth or absurd, outside
+        an episode, only moves the fit and the window (inline); anything else goes through
+        `update`."""
+        found: list[tuple[int, Finding]] = []
+        window, fit = self.window, self.fit
+        order, ordered, size = window.order, window.ordered, window.size
+        growth_factor = 10**GROWTH_DECADES
+        for i, record in enumerate(records):
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if (
+                grad.__class__ is not float
+                or grad - grad != 0.0  # NaN or inf
+                or grad <= 0
+                or not fit.n
+                or grad >= fit.first * growth_factor
+                or grad >= ABSURD_GRAD_NORM
+                or self.episodes.open is not None
+                or (len(order) >= MIN_POINTS and grad > EXPLOSION_FACTOR * ordered[0])
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            fit.add(grad)
+            self.records += 1
+            if self.records % 8 == 0 and len(order) >= MIN_POINTS:
+                median = window.median()
+                if median > self.normal_level:
+                    self.normal_level = median
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(grad)
+            insort(ordered, grad)
+        return found
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

@@ -95,6 +95,21 @@ class GradNonfinite:
             return [self._persistent(step)]
         return []
 
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a finite float norm is only counted (inline); anything
+        else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for i, record in enumerate(records):
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if grad.__class__ is float and grad - grad == 0.0:
+                self.records += 1
+                self.streak = 0
+            else:
+                found.extend((i, finding) for finding in self.update(record))
+        return found
+
     def finish(self) -> list[Finding]:
         if not self.bad:
             return []

@@ -4,6 +4,8 @@ loss no longer reaches the trainable parameters.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
+
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
@@ -77,6 +79,31 @@ class GradVanishing:
                 },
             )
         ]
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain norm far from ~0, outside a streak, only joins the
+        window (inline); anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        window, streak = self.window, self.streak
+        order, ordered, size = window.order, window.ordered, window.size
+        for i, record in enumerate(records):
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if (
+                grad.__class__ is not float
+                or grad - grad != 0.0  # NaN or inf
+                or grad <= ZERO
+                or streak.length
+                or (ordered and grad < VANISH_FRACTION * ordered[-1])
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(grad)
+            insort(ordered, grad)
+        return found
 
     def finish(self) -> list[Finding]:
         return []

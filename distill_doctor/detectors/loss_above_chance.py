@@ -75,6 +75,23 @@ class LossAboveChance:
             return []
         return self._judge(self.ce_start, CE)
 
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: once judged, nothing; once the loss's start is collected, a
+        record without a CE or a vocabulary, of a shape already seen, changes nothing;
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for i, record in enumerate(records):
+            if self.done:
+                break
+            if (
+                len(self.loss_start) < START_POINTS
+                or CE in record
+                or VOCAB_SIZE in record
+                or not (self.has_components or tuple(record) in self.plain_shapes)
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+        return found
+
     def finish(self) -> list[Finding]:
         if self.done:
             return []

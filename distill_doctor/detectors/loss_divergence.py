@@ -14,6 +14,7 @@ line, or a log of a handful of points):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts
@@ -104,6 +105,39 @@ class LossDivergence:
             return blowup
         if len(self.window) < WINDOW or self.seen % JUDGE_EVERY:
             return []
+        return self._judge(step)
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: past the start (the short log, the baseline and the early
+        blow-up window), a plain loss joins the window inline and every JUDGE_EVERY-th is
+        judged; anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        window = self.window
+        order, ordered, size = window.order, window.ordered, window.size
+        for i, record in enumerate(records):
+            loss = record.get(LOSS)
+            if loss is None:
+                continue
+            if (
+                loss.__class__ is not float
+                or loss - loss != 0.0  # NaN or inf
+                or self.seen < EARLY_RECORDS
+                or len(self.short_log) <= SHORT_LOG
+                or len(self.baseline_points) < BASELINE_POINTS
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(loss)
+            insort(ordered, loss)
+            self.seen += 1
+            if len(order) >= WINDOW and not self.seen % JUDGE_EVERY:
+                found.extend((i, finding) for finding in self._judge(step_of(record)))
+        return found
+
+    def _judge(self, step: int | None) -> list[Finding]:
+        """The running level against the start, every JUDGE_EVERY records."""
         level = self.window.median()
         if self.lowest is None or level < self.lowest[0]:
             self.lowest = (level, step)

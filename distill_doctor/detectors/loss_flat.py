@@ -22,7 +22,7 @@ from typing import NamedTuple
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LOSS, LR, PLANNED_STEPS, Record
+from distill_doctor.records import LOSS, LR, PLANNED_STEPS, STEP, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Buckets judged at once; fewer records than this (a 3-epoch MNIST log) are never judged.
@@ -108,6 +108,42 @@ class LossFlat:
         self.count += 1
         if self.count < self.width:
             return []
+        return self._close_bucket(step)
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: past the short log, a plain loss and LR are summed into the
+        open bucket inline, and a full bucket is closed and judged; anything else goes
+        through `update`."""
+        found: list[tuple[int, Finding]] = []
+        short_log = self.short_log
+        for i, record in enumerate(records):
+            lr, loss, step = record.get(LR), record.get(LOSS), record.get(STEP)
+            if (
+                (lr is not None and (lr.__class__ is not float or lr - lr != 0.0))
+                or (loss is not None and (loss.__class__ is not float or loss - loss != 0.0))
+                or PLANNED_STEPS in record
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if lr is not None:
+                self.lr = lr
+            if loss is None:
+                continue
+            if step.__class__ is not int or len(short_log) <= SHORT_LOG:
+                # The LR is already taken: `update` takes it again, to the same effect.
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if self.open_first is None:
+                self.open_first = step
+            self.step_sum += step
+            self.loss_sum += loss
+            self.count += 1
+            if self.count >= self.width:
+                found.extend((i, finding) for finding in self._close_bucket(step))
+        return found
+
+    def _close_bucket(self, step: int) -> list[Finding]:
+        """The open bucket, full, joins the window; the window is judged."""
         n = self.count
         self.buckets.append(
             Bucket(self.step_sum / n, self.loss_sum / n, self.open_first, step, self.lr)

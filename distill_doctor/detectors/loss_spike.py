@@ -13,6 +13,7 @@ are one episode, restated with its count when it ends.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from statistics import median as median_of
 
 from distill_doctor.detectors.base import RunFacts
@@ -77,6 +78,35 @@ class LossSpike:
         if self.episodes.hit(step, loss) is not None:
             return []
         return [self.episodes.start(finding, step, loss)]
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain loss below the spike bar (20% over the window's
+        lowest), outside an episode and after the start, only joins the window (inline);
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        window, start = self.window, self.start
+        order, ordered, size = window.order, window.ordered, window.size
+        for i, record in enumerate(records):
+            loss = record.get(LOSS)
+            if loss is None:
+                continue
+            if (
+                loss.__class__ is not float
+                or loss - loss != 0.0  # NaN or inf
+                or len(start) < START_POINTS
+                or self.episodes.open is not None
+                or (
+                    len(order) >= MIN_POINTS
+                    and not (ordered[0] > 0 and loss <= ordered[0] * (1 + MIN_RELATIVE_JUMP))
+                )
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(loss)
+            insort(ordered, loss)
+        return found
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

@@ -17,7 +17,7 @@ import re
 from distill_doctor.detectors.base import RunFacts
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LR, PLANNED_STEPS, WARNING, Record
+from distill_doctor.records import LR, PLANNED_STEPS, STEP, WARNING, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Below 1e-3 of the peak the optimizer barely moves; a cosine/linear tail crosses this only in
@@ -100,6 +100,32 @@ class LrZero:
         if self.peak == 0 and step - self.low_since < NEVER_POSITIVE_SHARE * self.planned:
             return []
         return self._judge(self.planned)
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain LR within its peak's range (not a new peak, not
+        low), once its print is known not to be coarse, only feeds the decay fit (inline);
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        decay = self.decay
+        for i, record in enumerate(records):
+            lr, step = record.get(LR), record.get(STEP)
+            if lr is None and PLANNED_STEPS not in record and WARNING not in record:
+                continue
+            if (
+                lr.__class__ is not float
+                or step.__class__ is not int
+                or self.coarse
+                or not (0 < lr <= self.peak and lr >= LOW_FRACTION_OF_PEAK * self.peak)
+                or PLANNED_STEPS in record
+                or WARNING in record
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                decay = self.decay  # a new peak starts a new fit
+                continue
+            self.last_step = step
+            decay.add(step, lr)
+            self.low_since, self.low_records, self.reported = None, 0, False
+        return found
 
     def finish(self) -> list[Finding]:
         if self.reported or self.low_records < CONFIRM_RECORDS or not self.last_step:

@@ -143,6 +143,26 @@ class NonfiniteLoss:
             return self.episodes.quiet()
         return []
 
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: outside an episode, a record without a warning whose values
+        are all finite and whose loss is not a clamped 0 changes nothing; anything else goes
+        through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for i, record in enumerate(records):
+            if WARNING not in record and self.episodes.open is None:
+                for key, raw in record.items():
+                    # The usual values, decided inline; the first other one, by the full test.
+                    if not ((raw.__class__ is float and raw - raw == 0.0) or key == R.STEP):
+                        clean = _nonfinite_field(record) is None
+                        break
+                else:
+                    clean = True
+                loss = record.get(LOSS)
+                if clean and (loss is None or (loss.__class__ is float and loss != 0.0)):
+                    continue
+            found.extend((i, finding) for finding in self.update(record))
+        return found
+
     def finish(self) -> list[Finding]:
         return self.episodes.close()
 

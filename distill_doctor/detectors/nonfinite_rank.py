@@ -39,12 +39,15 @@ def _ranks(value: object) -> list[int] | None:
 
 class NonfiniteRank:
     DOC = DOC
+    WATCHES = (NONFINITE_RANKS, LOSS)  # a loss without the ranks key is a clean record
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.in_episode = False
         self.clean_records = 0
 
     def update(self, record: Record) -> list[Finding]:
+        if not self.in_episode and NONFINITE_RANKS not in record:
+            return []  # clean records only count towards closing an episode
         ranks = _ranks(record.get(NONFINITE_RANKS))
         world = finite(record, WORLD_SIZE)
         if ranks is None:

@@ -111,6 +111,21 @@ class Overfitting:
         self.reported = self._finding(*self.latest)
         return [self.reported]
 
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a train record (no eval loss) with a plain loss only adds
+        to the train sums (inline); anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for i, record in enumerate(records):
+            loss = record.get(LOSS)
+            if EVAL_LOSS in record or (
+                loss is not None and (loss.__class__ is not float or loss - loss != 0.0)
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+            elif loss is not None:
+                self.train_sum += loss
+                self.train_count += 1
+        return found
+
     def finish(self) -> list[Finding]:
         return self._restate() if self.reported else []
 
