@@ -69,15 +69,25 @@ class LogLinearFit:
         self.first = 0.0
 
     def add(self, value: float) -> None:
-        x, y = float(self.n), math.log10(value)
+        self.extend((value,))
+
+    def extend(self, values: list[float] | tuple[float, ...]) -> None:
+        """Values in order, summed in one loop (the same sums, in the same order, as adds)."""
+        if not values:
+            return
         if self.n == 0:
-            self.first = value
-        self.n += 1
-        self.sx += x
-        self.sy += y
-        self.sxx += x * x
-        self.sxy += x * y
-        self.syy += y * y
+            self.first = values[0]
+        n, sx, sy, sxx, sxy, syy = self.n, self.sx, self.sy, self.sxx, self.sxy, self.syy
+        log10 = math.log10
+        for value in values:
+            x, y = float(n), log10(value)
+            n += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+            syy += y * y
+        self.n, self.sx, self.sy, self.sxx, self.sxy, self.syy = n, sx, sy, sxx, sxy, syy
 
     def slope_and_r(self) -> tuple[float, float]:
         n = self.n
@@ -136,24 +146,26 @@ class GradExplosion:
         found: list[tuple[int, Finding]] = []
         window, fit = self.window, self.fit
         order, ordered, size = window.order, window.ordered, window.size
-        growth_factor = 10**GROWTH_DECADES
+        fitted: list[float] = []  # norms for the fit, summed at once before `update` needs it
+        # Outside an episode, with the fit's first norm known: below `bar` a norm can only be
+        # a jump, which the window's lowest value rules out first.
+        quiet, bar = self._quiet_bar()
         for i, record in enumerate(records):
             grad = record.get(GRAD_NORM)
             if grad is None:
                 continue
             if (
-                grad.__class__ is not float
-                or grad - grad != 0.0  # NaN or inf
-                or grad <= 0
-                or not fit.n
-                or grad >= fit.first * growth_factor
-                or grad >= ABSURD_GRAD_NORM
-                or self.episodes.open is not None
+                not quiet
+                or grad.__class__ is not float
+                or not 0 < grad < bar  # NaN, inf, growth or absurd: `update` tells
                 or (len(order) >= MIN_POINTS and grad > EXPLOSION_FACTOR * ordered[0])
             ):
+                fit.extend(fitted)
+                fitted = []
                 found.extend((i, finding) for finding in self.update(record))
+                quiet, bar = self._quiet_bar()
                 continue
-            fit.add(grad)
+            fitted.append(grad)
             self.records += 1
             if self.records % 8 == 0 and len(order) >= MIN_POINTS:
                 median = window.median()
@@ -163,7 +175,12 @@ class GradExplosion:
                 del ordered[bisect_left(ordered, order.popleft())]
             order.append(grad)
             insort(ordered, grad)
+        fit.extend(fitted)
         return found
+
+    def _quiet_bar(self) -> tuple[bool, float]:
+        bar = min(self.fit.first * 10**GROWTH_DECADES, ABSURD_GRAD_NORM)
+        return bool(self.fit.n) and self.episodes.open is None, bar
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

@@ -114,18 +114,14 @@ class LossDivergence:
         found: list[tuple[int, Finding]] = []
         window = self.window
         order, ordered, size = window.order, window.ordered, window.size
+        started = self._started()
         for i, record in enumerate(records):
             loss = record.get(LOSS)
             if loss is None:
                 continue
-            if (
-                loss.__class__ is not float
-                or loss - loss != 0.0  # NaN or inf
-                or self.seen < EARLY_RECORDS
-                or len(self.short_log) <= SHORT_LOG
-                or len(self.baseline_points) < BASELINE_POINTS
-            ):
+            if not started or loss.__class__ is not float or loss - loss != 0.0:
                 found.extend((i, finding) for finding in self.update(record))
+                started = self._started()
                 continue
             if len(order) == size:
                 del ordered[bisect_left(ordered, order.popleft())]
@@ -135,6 +131,15 @@ class LossDivergence:
             if len(order) >= WINDOW and not self.seen % JUDGE_EVERY:
                 found.extend((i, finding) for finding in self._judge(step_of(record)))
         return found
+
+    def _started(self) -> bool:
+        """Past the start: the short log, the baseline and the early blow-up window are
+        complete (and stay so), so a loss only moves the window."""
+        return (
+            self.seen >= EARLY_RECORDS
+            and len(self.short_log) > SHORT_LOG
+            and len(self.baseline_points) >= BASELINE_POINTS
+        )
 
     def _judge(self, step: int | None) -> list[Finding]:
         """The running level against the start, every JUDGE_EVERY records."""

@@ -84,23 +84,24 @@ class LossSpike:
         lowest), outside an episode and after the start, only joins the window (inline);
         anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        window, start = self.window, self.start
+        window, episodes = self.window, self.episodes
         order, ordered, size = window.order, window.ordered, window.size
+        quiet = len(self.start) >= START_POINTS and episodes.open is None
         for i, record in enumerate(records):
             loss = record.get(LOSS)
             if loss is None:
                 continue
             if (
-                loss.__class__ is not float
+                not quiet
+                or loss.__class__ is not float
                 or loss - loss != 0.0  # NaN or inf
-                or len(start) < START_POINTS
-                or self.episodes.open is not None
                 or (
                     len(order) >= MIN_POINTS
                     and not (ordered[0] > 0 and loss <= ordered[0] * (1 + MIN_RELATIVE_JUMP))
                 )
             ):
                 found.extend((i, finding) for finding in self.update(record))
+                quiet = len(self.start) >= START_POINTS and episodes.open is None
                 continue
             if len(order) == size:
                 del ordered[bisect_left(ordered, order.popleft())]

@@ -106,7 +106,7 @@ class LrZero:
         low), once its print is known not to be coarse, only feeds the decay fit (inline);
         anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        decay = self.decay
+        fitted: list[tuple[int, float]] = []  # summed at once, before `update` needs the fit
         for i, record in enumerate(records):
             lr, step = record.get(LR), record.get(STEP)
             if lr is None and PLANNED_STEPS not in record and WARNING not in record:
@@ -119,12 +119,14 @@ class LrZero:
                 or PLANNED_STEPS in record
                 or WARNING in record
             ):
+                self.decay.extend(fitted)
+                fitted = []
                 found.extend((i, finding) for finding in self.update(record))
-                decay = self.decay  # a new peak starts a new fit
                 continue
             self.last_step = step
-            decay.add(step, lr)
+            fitted.append((step, lr))
             self.low_since, self.low_records, self.reported = None, 0, False
+        self.decay.extend(fitted)
         return found
 
     def finish(self) -> list[Finding]:
@@ -168,12 +170,19 @@ class DecayFit:
         self.sx = self.sy = self.sxx = self.sxy = 0.0
 
     def add(self, step: int, lr: float) -> None:
-        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
-        self.n += 1
-        self.sx += x
-        self.sy += lr
-        self.sxx += x * x
-        self.sxy += x * lr
+        self.extend(((step, lr),))
+
+    def extend(self, points: list[tuple[int, float]] | tuple[tuple[int, float], ...]) -> None:
+        """(step, lr) points in order, summed in one loop (the same sums as adds)."""
+        n, sx, sy, sxx, sxy = self.n, self.sx, self.sy, self.sxx, self.sxy
+        for step, lr in points:
+            x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
+            n += 1
+            sx += x
+            sy += lr
+            sxx += x * x
+            sxy += x * lr
+        self.n, self.sx, self.sy, self.sxx, self.sxy = n, sx, sy, sxx, sxy
 
     def zero_at(self) -> float:
         """The step where the fitted line reaches 0; -inf without a falling line."""

@@ -95,10 +95,7 @@ class PerplexityOverflow:
     def update(self, record: Record) -> list[Finding]:
         findings = []
         loss_keys, ppl_keys = self._keys(record)
-        for key in loss_keys:
-            value = number(record[key])
-            if value is not None and math.isfinite(value):
-                self.latest[key] = value
+        self._take_losses(record, loss_keys)
         for key in ppl_keys:
             ppl = number(record.get(key))
             if ppl is not None and not math.isnan(ppl) and ppl > 0:
@@ -106,6 +103,28 @@ class PerplexityOverflow:
                 if finding is not None:
                     findings.append(finding)
         return findings
+
+    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a record without a perplexity only updates the latest
+        losses; one with a perplexity goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        keys_of, take = self._keys, self._take_losses
+        for i, record in enumerate(records):
+            loss_keys, ppl_keys = keys_of(record)
+            if ppl_keys:
+                found.extend((i, finding) for finding in self.update(record))
+            elif loss_keys:
+                take(record, loss_keys)
+        return found
+
+    def _take_losses(self, record: Record, loss_keys: tuple[str, ...]) -> None:
+        latest = self.latest
+        for key in loss_keys:
+            value = record[key]
+            if value.__class__ is not float:  # the usual float needs no conversion
+                value = number(value)
+            if value is not None and value - value == 0.0:  # finite
+                latest[key] = value
 
     def finish(self) -> list[Finding]:
         return []
