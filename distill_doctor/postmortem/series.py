@@ -5,6 +5,7 @@ Non-finite values are kept apart (their steps, capped) so the plot can mark them
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,6 +51,29 @@ class Series:
             elif value > pair[1][1]:
                 buckets[index] = (pair[0], (step, value))
 
+    def extend_sorted(self, steps: list[int], values: list[float]) -> None:
+        """`extend` for points with int steps in order and finite values, the usual run of a
+        log: the points of a bucket after its first are one block, whose first lowest and
+        first highest point are found by min()/max() in C. The same buckets as `extend`: a
+        point only moves a bucket's min (max) when strictly below (above) it, so the block's
+        first extreme is what point-by-point would keep."""
+        at = values.__getitem__
+        i, n = 0, len(steps)
+        while i < n:
+            self.extend(((steps[i], values[i]),))  # may open the bucket, and coarsen
+            index = steps[i] // self.width
+            end = bisect_left(steps, (index + 1) * self.width, i + 1)
+            if end > i + 1:
+                block = range(i + 1, end)
+                low, high = min(block, key=at), max(block, key=at)
+                pair = self.buckets[index]
+                if values[low] < pair[0][1]:
+                    pair = ((steps[low], values[low]), pair[1])
+                if values[high] > pair[1][1]:
+                    pair = (pair[0], (steps[high], values[high]))
+                self.buckets[index] = pair
+            i = end
+
     def _coarsen(self) -> None:
         self.width *= 2
         merged: dict[int, tuple[tuple[int, float], tuple[int, float]]] = {}
@@ -83,9 +107,19 @@ class Curves:
         """A batch of records (`runs`: its `shape_runs`): each series takes its points of a
         run at once, and a run without a plotted key costs nothing."""
         for start, end, shape in runs:
-            for key, series in self.series.items():
-                if key in shape:
-                    series.extend(_points(records[start:end], key))
+            plotted = [(key, series) for key, series in self.series.items() if key in shape]
+            if not plotted:
+                continue
+            run = records[start:end]
+            steps = [record.get(R.STEP) for record in run]
+            in_order = set(map(type, steps)) == {int} and steps == sorted(steps)
+            for key, series in plotted:
+                values = [record[key] for record in run]
+                plain = set(map(type, values)) == {float} and all(map(math.isfinite, values))
+                if in_order and plain:
+                    series.extend_sorted(steps, values)
+                else:
+                    series.extend(_points(run, key))
 
 
 def _points(records: list[dict[str, object]], key: str) -> Iterator[tuple[int, float]]:
