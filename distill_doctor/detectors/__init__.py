@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
-from distill_doctor.detectors.base import Detector, RunFacts
+from distill_doctor.detectors.base import Detector, RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
 from distill_doctor.detectors.eval_regression import EvalRegression
@@ -35,7 +35,15 @@ from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
 
-__all__ = ["DETECTORS", "Detector", "DetectorSuite", "RunFacts", "run_detectors", "shape_runs"]
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "DetectorSuite",
+    "RunFacts",
+    "ShapeRun",
+    "run_detectors",
+    "shape_runs",
+]
 
 # In code order (DD201...): the order findings of one record come out in.
 DETECTORS: list[type] = [
@@ -66,8 +74,6 @@ DETECTORS: list[type] = [
 
 # Record shapes (key tuples) whose detector lists are remembered: a log has a handful.
 MAX_SHAPES = 1024
-# (start, end, shape): a stretch of a batch's records that share one shape (their keys).
-ShapeRun = tuple[int, int, tuple[str, ...]]
 
 
 def watches(detector: Detector, keys: tuple[str, ...]) -> bool:
@@ -117,12 +123,12 @@ class DetectorSuite:
         per-record dispatch on the hot path)."""
         found: list[tuple[int, int, Finding]] = []  # record index, detector position, finding
         for position, detector in enumerate(self.detectors):
-            batch, indices = _watched(detector, records, runs)
+            batch, indices, batch_runs = _watched(detector, records, runs)
             if not batch:
                 continue
             many = getattr(detector, "update_many", None)
             if many is not None:
-                hits = many(batch)
+                hits = many(batch, batch_runs)
             else:
                 update = detector.update
                 hits = [(i, f) for i, record in enumerate(batch) for f in update(record)]
@@ -156,18 +162,20 @@ def shape_runs(shapes: list[tuple[str, ...]]) -> list[ShapeRun]:
 
 def _watched(
     detector: Detector, records: list[Record], runs: list[ShapeRun]
-) -> tuple[list[Record], list[int] | None]:
-    """The records of the batch the detector watches, and their indices in the batch (None
-    when it watches them all)."""
-    kept = [(start, end) for start, end, shape in runs if watches(detector, shape)]
+) -> tuple[list[Record], list[int] | None, list[ShapeRun]]:
+    """The records of the batch the detector watches, their indices in the batch (None when
+    it watches them all) and their runs."""
+    kept = [run for run in runs if watches(detector, run[2])]
     if len(kept) == len(runs):
-        return records, None
+        return records, None, runs
     batch: list[Record] = []
     indices: list[int] = []
-    for start, end in kept:
+    batch_runs: list[ShapeRun] = []
+    for start, end, shape in kept:
+        batch_runs.append((len(batch), len(batch) + end - start, shape))
         batch.extend(records[start:end])
         indices.extend(range(start, end))
-    return batch, indices
+    return batch, indices, batch_runs
 
 
 def run_detectors(records: Iterable[Record], facts: RunFacts | None = None) -> list[Finding]:

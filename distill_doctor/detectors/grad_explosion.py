@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.values import emit, finite, step_of
@@ -139,7 +139,7 @@ class GradExplosion:
             return []
         return [self.episodes.start(finding, step, grad)]
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain norm that cannot be a jump, growth or absurd, outside
         an episode, only moves the fit and the window (inline); anything else goes through
         `update`."""

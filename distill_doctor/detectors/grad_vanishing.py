@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
 from distill_doctor.detectors.values import emit, finite, step_of
@@ -80,7 +80,7 @@ class GradVanishing:
             )
         ]
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain norm far from ~0, outside a streak, only joins the
         window (inline); anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []

@@ -17,7 +17,7 @@ import math
 from bisect import bisect_left, insort
 from statistics import median
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.values import emit, finite, plain, step_of
 from distill_doctor.findings import Finding, Severity
@@ -107,7 +107,7 @@ class LossDivergence:
             return []
         return self._judge(step)
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: past the start (the short log, the baseline and the early
         blow-up window), a plain loss joins the window inline and every JUDGE_EVERY-th is
         judged; anything else goes through `update`."""

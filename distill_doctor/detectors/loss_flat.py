@@ -19,7 +19,7 @@ import math
 from statistics import median
 from typing import NamedTuple
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, PLANNED_STEPS, STEP, Record
@@ -110,7 +110,7 @@ class LossFlat:
             return []
         return self._close_bucket(step)
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: past the short log, a plain loss and LR are summed into the
         open bucket inline, and a full bucket is closed and judged; anything else goes
         through `update`."""

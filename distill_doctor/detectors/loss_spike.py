@@ -16,7 +16,7 @@ import math
 from bisect import bisect_left, insort
 from statistics import median as median_of
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.values import emit, finite, step_of
@@ -79,7 +79,7 @@ class LossSpike:
             return []
         return [self.episodes.start(finding, step, loss)]
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain loss below the spike bar (20% over the window's
         lowest), outside an episode and after the start, only joins the window (inline);
         anything else goes through `update`."""
@@ -98,6 +98,7 @@ class LossSpike:
                 or (
                     len(order) >= MIN_POINTS
                     and not (ordered[0] > 0 and loss <= ordered[0] * (1 + MIN_RELATIVE_JUMP))
+                    and self._judge(loss, None) is not None  # pure: `update` judges it again
                 )
             ):
                 found.extend((i, finding) for finding in self.update(record))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LR, PLANNED_STEPS, STEP, WARNING, Record
@@ -101,7 +101,7 @@ class LrZero:
             return []
         return self._judge(self.planned)
 
-    def update_many(self, records: list[Record]) -> list[tuple[int, Finding]]:
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain LR within its peak's range (not a new peak, not
         low), once its print is known not to be coarse, only feeds the decay fit (inline);
         anything else goes through `update`."""

@@ -87,10 +87,11 @@ class Analysis:
             info[0] += end - start
             if info[1]:
                 self.metric_records += end - start
-            for record in records[start:end]:
-                step = record.get(R.STEP)
-                if type(step) is int and (last_step is None or step > last_step):
-                    last_step = step
+            run = records[start:end]
+            steps = [step for record in run if type(step := record.get(R.STEP)) is int]
+            if steps and (last_step is None or max(steps) > last_step):
+                last_step = max(steps)
+            for record in run if info[2] else ():
                 for key in info[2]:
                     value = record.get(key)
                     if isinstance(value, int):
@@ -149,10 +150,11 @@ def analyze(
     shapes: list[tuple[str, ...]] = []
     logged: list[tuple[int, Finding]] = []  # the logs' own findings, before batch[index]
     for record in records:
-        finding = record.pop(FINDING_KEY, None)
-        if isinstance(finding, dict):
-            logged.append((len(batch), Finding.from_dict(finding)))
-            continue
+        if FINDING_KEY in record:
+            finding = record.pop(FINDING_KEY)
+            if isinstance(finding, dict):
+                logged.append((len(batch), Finding.from_dict(finding)))
+                continue
         batch.append(record)
         shapes.append(tuple(record))  # shared: both look their work up by the record's keys
         if len(batch) == BATCH:

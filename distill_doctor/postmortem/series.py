@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from distill_doctor import records as R
+from distill_doctor.detectors.values import plain_floats
 
 if TYPE_CHECKING:
     from distill_doctor.detectors import ShapeRun
@@ -115,8 +116,7 @@ class Curves:
             in_order = set(map(type, steps)) == {int} and steps == sorted(steps)
             for key, series in plotted:
                 values = [record[key] for record in run]
-                plain = set(map(type, values)) == {float} and all(map(math.isfinite, values))
-                if in_order and plain:
+                if in_order and plain_floats(values):
                     series.extend_sorted(steps, values)
                 else:
                     series.extend(_points(run, key))
