@@ -19,8 +19,8 @@ from bisect import bisect_left, insort
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
-from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, Record
 from distill_doctor.registry import RuleDoc, register
@@ -144,13 +144,47 @@ class GradExplosion:
         an episode, only moves the fit and the window (inline); anything else goes through
         `update`."""
         found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            grads = [record.get(GRAD_NORM) for record in records[start:end]]
+            if not self._quiet_run(grads):
+                found.extend(self._each(records, start, end))
+                continue
+            # No record of the run can raise anything: the fit, the count, the normal level
+            # (the median every 8th record, before its norm joins) and the window move.
+            self.fit.extend(grads)
+            held = len(self.window)
+            seen = list(self.window.order) + grads
+            for k in range((-self.records - 1) % 8, len(grads), 8):  # records counts from 1
+                # The window before grads[k] joins: the last WINDOW values up to it.
+                level = median_of_sorted(sorted(seen[max(0, held + k - WINDOW) : held + k]))
+                if level > self.normal_level:
+                    self.normal_level = level
+            self.records += len(grads)
+            self.window.extend(grads)
+        return found
+
+    def _quiet_run(self, grads: list) -> bool:
+        """Whether no norm of the run can be a jump, growth or absurd, outside an episode,
+        decided at once: even the run's highest stays under every bar against the lowest
+        the window can hold meanwhile."""
+        if not (self.fit.n and self.episodes.open is None and plain_floats(grads)):
+            return False
+        if len(self.window) < MIN_POINTS or min(grads) <= 0:
+            return False
+        quiet, bar = self._quiet_bar()
+        lowest, highest = min(min(grads), self.window.ordered[0]), max(grads)
+        return quiet and highest < bar and highest <= EXPLOSION_FACTOR * lowest
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
         window, fit = self.window, self.fit
         order, ordered, size = window.order, window.ordered, window.size
         fitted: list[float] = []  # norms for the fit, summed at once before `update` needs it
         # Outside an episode, with the fit's first norm known: below `bar` a norm can only be
         # a jump, which the window's lowest value rules out first.
         quiet, bar = self._quiet_bar()
-        for i, record in enumerate(records):
+        for i in range(start, end):
+            record = records[i]
             grad = record.get(GRAD_NORM)
             if grad is None:
                 continue

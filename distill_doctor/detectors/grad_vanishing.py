@@ -9,7 +9,7 @@ from bisect import bisect_left, insort
 from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -81,12 +81,27 @@ class GradVanishing:
         ]
 
     def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
-        """`update` over a batch: a plain norm far from ~0, outside a streak, only joins the
-        window (inline); anything else goes through `update`."""
+        """`update` over a batch: plain norms far from ~0, outside a streak, only join the
+        window (a run of them at once, when even its lowest is far above 1e-3 of the highest
+        the window can hold meanwhile); anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            grads = [record.get(GRAD_NORM) for record in records[start:end]]
+            if not self.streak.length and plain_floats(grads):
+                lowest = min(grads)
+                highest = max(grads + self.window.ordered[-1:])
+                if lowest > ZERO and lowest >= VANISH_FRACTION * highest:
+                    self.window.extend(grads)
+                    continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
         found: list[tuple[int, Finding]] = []
         window, streak = self.window, self.streak
         order, ordered, size = window.order, window.ordered, window.size
-        for i, record in enumerate(records):
+        for i in range(start, end):
+            record = records[i]
             grad = record.get(GRAD_NORM)
             if grad is None:
                 continue

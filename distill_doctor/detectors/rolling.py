@@ -15,6 +15,12 @@ from collections import deque
 IQR_TO_SIGMA = 1.349
 
 
+def median_of_sorted(ordered: list[float]) -> float:
+    n = len(ordered)
+    mid = n >> 1
+    return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
+
+
 class RollingWindow:
     """`order` (arrival) and `ordered` (sorted) are public for the detectors' batch loops
     (`update_many`), which add values inline: a method call per value costs more than the add."""
@@ -36,6 +42,24 @@ class RollingWindow:
         self.order.append(value)
         insort(self.ordered, value)
 
+    def extend(self, values: list[float]) -> None:
+        """Finite values in order, leaving the window as that many `add`s would; the sorted
+        copy is rebuilt in C (a run of a thousand values costs one sort of the window). The
+        same lists unless a 0.0 and a -0.0 meet (equal, yet printed apart): then one by one."""
+        if 0.0 in values or 0.0 in self.ordered:
+            for value in values:
+                self.add(value)
+            return
+        order = self.order
+        if len(values) >= self.size:
+            order.clear()
+            order.extend(values[-self.size :])
+        else:
+            order.extend(values)
+            for _ in range(len(order) - self.size):
+                order.popleft()
+        self.ordered[:] = sorted(order)  # in place: batch loops hold the list
+
     def quantile(self, q: float) -> float:
         """Nearest-rank quantile with linear interpolation; the window must not be empty."""
         position = q * (len(self.ordered) - 1)
@@ -51,10 +75,7 @@ class RollingWindow:
         return self.ordered[-1]
 
     def median(self) -> float:
-        ordered = self.ordered
-        n = len(ordered)
-        mid = n >> 1
-        return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
+        return median_of_sorted(self.ordered)
 
     def robust_sigma(self) -> float:
         """Spread of the window's noise (IQR-based), ignoring the outliers it may hold."""

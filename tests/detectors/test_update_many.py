@@ -3,6 +3,7 @@
 every batch size, and whatever junk a parser hands over."""
 
 import json
+from collections import deque
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,8 @@ from streams import FAULTS, SEED_NAN_WARNING, stream
 
 from distill_doctor.detectors import DETECTORS, DetectorSuite, shape_runs
 from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.grad_explosion import GradExplosion
+from distill_doctor.detectors.rolling import RollingWindow
 
 FACTS = RunFacts(planned_steps=1500, vocab_size=32000)
 
@@ -95,3 +98,46 @@ def test_the_detectors_with_a_batch_path():
     """The hot detectors of a postmortem take their records in one call."""
     batched = {cls.DOC.id for cls in DETECTORS if hasattr(cls, "update_many")}
     assert {"loss-spike", "loss-divergence", "grad-explosion", "nonfinite-loss"} <= batched
+
+
+def state(value):
+    """A detector's whole state, comparable: windows, fits, streaks and episodes included."""
+    if isinstance(value, RollingWindow):
+        return state([list(value.order), list(value.ordered)])
+    if isinstance(value, (list, tuple, deque)):
+        return [state(v) for v in value]
+    if isinstance(value, dict):
+        return {k: state(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(map(repr, value))
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {k: state(v) for k, v in vars(value).items()}
+    return repr(value)  # floats by repr: -0.0 and 0.0 differ, NaN equals NaN
+
+
+@pytest.mark.parametrize("faults", [{}, {"grad_explosion": 2500}, {"loss_spike": 2000}])
+def test_the_detectors_end_in_the_same_state(faults):
+    """Not only the findings: every window, fit and running level, record for record."""
+    records = stream(4000, faults=faults, seed=7)
+    single, batched = DetectorSuite(FACTS), DetectorSuite(FACTS)
+    for record in records:
+        single.update(record)
+    for start in range(0, len(records), 1024):
+        batch = records[start : start + 1024]
+        batched.update_many(batch, shape_runs([tuple(r) for r in batch]))
+    for one, other in zip(single.detectors, batched.detectors, strict=True):
+        assert state(other) == state(one), one.DOC.id
+
+
+def test_a_rising_gradient_norm_keeps_the_same_running_level():
+    """A slowly rising norm moves grad-explosion's normal level (a median every 8th record)
+    inside runs decided at once: the level must be taken at the same records."""
+    records = [{"step": s, "loss": 2.0, "grad_norm": 1 + s / 500} for s in range(1, 5000)]
+    single, batched = GradExplosion(), GradExplosion()
+    for record in records:
+        single.update(record)
+    for start in range(0, len(records), 1000):
+        batch = records[start : start + 1000]
+        batched.update_many(batch, shape_runs([tuple(r) for r in batch]))
+    assert batched.normal_level > 5  # it did rise
+    assert state(batched) == state(single)
