@@ -15,7 +15,7 @@ import math
 import re
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LR, PLANNED_STEPS, STEP, WARNING, Record
 from distill_doctor.registry import RuleDoc, register
@@ -106,8 +106,32 @@ class LrZero:
         low), once its print is known not to be coarse, only feeds the decay fit (inline);
         anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            run = records[start:end]
+            lrs = [record.get(LR) for record in run]
+            steps = [record.get(STEP) for record in run]
+            if (
+                not self.coarse
+                and PLANNED_STEPS not in shape
+                and WARNING not in shape
+                and plain_floats(lrs)
+                and set(map(type, steps)) == {int}
+                and 0 < min(lrs)
+                and max(lrs) <= self.peak
+                and min(lrs) >= LOW_FRACTION_OF_PEAK * self.peak
+            ):  # a run inside the peak's range: it only feeds the decay fit
+                self.last_step = steps[-1]
+                self.decay.extend(list(zip(steps, lrs, strict=True)))
+                self.low_since, self.low_records, self.reported = None, 0, False
+                continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
         fitted: list[tuple[int, float]] = []  # summed at once, before `update` needs the fit
-        for i, record in enumerate(records):
+        for i in range(start, end):
+            record = records[i]
             lr, step = record.get(LR), record.get(STEP)
             if lr is None and PLANNED_STEPS not in record and WARNING not in record:
                 continue
