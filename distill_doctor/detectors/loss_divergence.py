@@ -19,7 +19,7 @@ from statistics import median
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, plain, step_of
+from distill_doctor.detectors.values import emit, finite, plain, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -75,6 +75,7 @@ class LossDivergence:
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.baseline_points: list[float] = []
+        self.baseline_level: float | None = None  # their median, once taken
         self.window = RollingWindow(WINDOW)
         self.lowest: tuple[float, int | None] | None = None  # (level, step): the trough
         self.diverging = False
@@ -112,10 +113,40 @@ class LossDivergence:
         blow-up window), a plain loss joins the window inline and every JUDGE_EVERY-th is
         judged; anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            losses = [record.get(LOSS) for record in records[start:end]]
+            if not (self._started() and plain_floats(losses)) or 0.0 in losses:
+                found.extend(self._each(records, start, end))
+                continue
+            # The window is only needed at the judged records: set there from the run's
+            # values (the same lists as adds, no 0.0/-0.0 being there to order), once at its end.
+            held = list(self.window.order)
+            if 0.0 in held:
+                found.extend(self._each(records, start, end))
+                continue
+            seen, values = self.seen, held + losses
+            for k in range((-seen - 1) % JUDGE_EVERY, len(losses), JUDGE_EVERY):
+                last = len(held) + k + 1  # the window after losses[k] joins ends here
+                if last < WINDOW:
+                    continue
+                self.window.order.clear()
+                self.window.order.extend(values[last - WINDOW : last])
+                self.window.ordered[:] = sorted(self.window.order)
+                self.seen = seen + k + 1
+                step = step_of(records[start + k])
+                found.extend((start + k, finding) for finding in self._judge(step))
+            self.seen = seen + len(losses)
+            self.window.order.clear()
+            self.window.extend(values)  # ends as the last WINDOW values
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
         window = self.window
         order, ordered, size = window.order, window.ordered, window.size
         started = self._started()
-        for i, record in enumerate(records):
+        for i in range(start, end):
+            record = records[i]
             loss = record.get(LOSS)
             if loss is None:
                 continue
@@ -132,6 +163,14 @@ class LossDivergence:
                 found.extend((i, finding) for finding in self._judge(step_of(record)))
         return found
 
+    def _baseline(self) -> float:
+        """The starting level: the median of the first records (fixed once they are all in)."""
+        if len(self.baseline_points) < BASELINE_POINTS:
+            return median(self.baseline_points)
+        if self.baseline_level is None:
+            self.baseline_level = median(self.baseline_points)
+        return self.baseline_level
+
     def _started(self) -> bool:
         """Past the start: the short log, the baseline and the early blow-up window are
         complete (and stay so), so a loss only moves the window."""
@@ -146,7 +185,7 @@ class LossDivergence:
         level = self.window.median()
         if self.lowest is None or level < self.lowest[0]:
             self.lowest = (level, step)
-        baseline = median(self.baseline_points)
+        baseline = self._baseline()
         if level <= baseline:
             self.diverging = False  # back below the start: a new rise is a new episode
         if level <= baseline * (1 + ABOVE_START) or self._within_noise(level, baseline):
