@@ -19,7 +19,7 @@ from statistics import median as median_of
 from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -84,10 +84,37 @@ class LossSpike:
         lowest), outside an episode and after the start, only joins the window (inline);
         anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
+        window = self.window
+        order, ordered, size = window.order, window.ordered, window.size
+        jump = 1 + MIN_RELATIVE_JUMP
+        for start, end, _ in runs:
+            losses = [record.get(LOSS) for record in records[start:end]]
+            quiet = len(self.start) >= START_POINTS and self.episodes.open is None
+            if not (quiet and len(order) >= MIN_POINTS and plain_floats(losses)):
+                found.extend(self._each(records, start, end))
+                continue
+            # A run of plain losses: only the bar is tested per value, until a spike.
+            for k, loss in enumerate(losses):
+                lowest = ordered[0]
+                if (
+                    not (lowest > 0 and loss <= lowest * jump)
+                    and self._judge(loss, None) is not None
+                ):
+                    found.extend(self._each(records, start + k, end))
+                    break
+                if len(order) == size:
+                    del ordered[bisect_left(ordered, order.popleft())]
+                order.append(loss)
+                insort(ordered, loss)
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
         window, episodes = self.window, self.episodes
         order, ordered, size = window.order, window.ordered, window.size
         quiet = len(self.start) >= START_POINTS and episodes.open is None
-        for i, record in enumerate(records):
+        for i in range(start, end):
+            record = records[i]
             loss = record.get(LOSS)
             if loss is None:
                 continue
