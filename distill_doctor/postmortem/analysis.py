@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from distill_doctor import records as R
@@ -146,21 +147,14 @@ def analyze(
     sources, records = open_sources(paths, options or ParseOptions(), format_in)
     analysis = Analysis(sources, facts=facts)
     suite = DetectorSuite(facts)
-    batch: list[dict[str, object]] = []
-    shapes: list[tuple[str, ...]] = []
-    logged: list[tuple[int, Finding]] = []  # the logs' own findings, before batch[index]
-    for record in records:
-        if FINDING_KEY in record:
-            finding = record.pop(FINDING_KEY)
-            if isinstance(finding, dict):
-                logged.append((len(batch), Finding.from_dict(finding)))
-                continue
-        batch.append(record)
-        shapes.append(tuple(record))  # shared: both look their work up by the record's keys
-        if len(batch) == BATCH:
-            _analyze_batch(analysis, suite, batch, shapes, logged)
-            batch, shapes, logged = [], [], []
-    _analyze_batch(analysis, suite, batch, shapes, logged)
+    while batch := list(islice(records, BATCH)):
+        shapes = list(map(tuple, batch))  # shared: both look their work up by the record's keys
+        runs = shape_runs(shapes)
+        logged: list[tuple[int, Finding]] = []
+        if any(FINDING_KEY in shape for _, _, shape in runs):
+            batch, logged = _take_logged(batch)
+            runs = shape_runs(list(map(tuple, batch)))
+        _analyze_batch(analysis, suite, batch, runs, logged)
     analysis.findings.extend(suite.finish())
     # One finding per (id, step), its latest statement: a log's own finding and the replayed
     # detector's agree, and an episode restated at its end carries its totals.
@@ -168,16 +162,32 @@ def analyze(
     return analysis
 
 
+def _take_logged(
+    batch: list[dict[str, object]],
+) -> tuple[list[dict[str, object]], list[tuple[int, Finding]]]:
+    """The batch's metric records, and the logs' own findings, each with the index of the
+    record it comes before."""
+    kept: list[dict[str, object]] = []
+    logged: list[tuple[int, Finding]] = []
+    for record in batch:
+        if FINDING_KEY in record:
+            finding = record.pop(FINDING_KEY)
+            if isinstance(finding, dict):
+                logged.append((len(kept), Finding.from_dict(finding)))
+                continue
+        kept.append(record)
+    return kept, logged
+
+
 def _analyze_batch(
     analysis: Analysis,
     suite: DetectorSuite,
     batch: list[dict[str, object]],
-    shapes: list[tuple[str, ...]],
+    runs: list[ShapeRun],
     logged: list[tuple[int, Finding]],
 ) -> None:
     """Observe and judge a batch; findings in stream order (a log's own finding before the
     detectors' findings of the record after it)."""
-    runs = shape_runs(shapes)
     analysis.observe_many(batch, runs)
     found = suite.update_many(batch, runs)
     if logged:
