@@ -151,6 +151,8 @@ def _record_then_detector(hit: tuple[int, int, Finding]) -> tuple[int, int]:
 def shape_runs(shapes: list[tuple[str, ...]]) -> list[ShapeRun]:
     """(start, end, shape) of each stretch of records of one shape: a log repeats a shape for
     thousands of records, so a batch has a run or two."""
+    if shapes and shapes.count(shapes[0]) == len(shapes):
+        return [(0, len(shapes), shapes[0])]  # the usual batch, decided in C
     runs: list[ShapeRun] = []
     start = 0
     for i in range(1, len(shapes) + 1):

@@ -18,7 +18,7 @@ from bisect import bisect_left, insort
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.rolling import RollingWindow
+from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
 from distill_doctor.detectors.values import emit, finite, plain, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, Record
@@ -129,12 +129,15 @@ class LossDivergence:
                 last = len(held) + k + 1  # the window after losses[k] joins ends here
                 if last < WINDOW:
                     continue
-                self.window.order.clear()
-                self.window.order.extend(values[last - WINDOW : last])
-                self.window.ordered[:] = sorted(self.window.order)
+                ordered = sorted(values[last - WINDOW : last])
+                level = median_of_sorted(ordered)
+                if level > self._baseline() * (1 + ABOVE_START):  # `_judge` reads the window
+                    self.window.order.clear()
+                    self.window.order.extend(values[last - WINDOW : last])
+                    self.window.ordered[:] = ordered
                 self.seen = seen + k + 1
-                step = step_of(records[start + k])
-                found.extend((start + k, finding) for finding in self._judge(step))
+                hits = self._judge(step_of(records[start + k]), level)
+                found.extend((start + k, finding) for finding in hits)
             self.seen = seen + len(losses)
             self.window.order.clear()
             self.window.extend(values)  # ends as the last WINDOW values
@@ -180,9 +183,11 @@ class LossDivergence:
             and len(self.baseline_points) >= BASELINE_POINTS
         )
 
-    def _judge(self, step: int | None) -> list[Finding]:
-        """The running level against the start, every JUDGE_EVERY records."""
-        level = self.window.median()
+    def _judge(self, step: int | None, level: float | None = None) -> list[Finding]:
+        """The running level (the window's median, when the caller has it) against the start,
+        every JUDGE_EVERY records."""
+        if level is None:
+            level = self.window.median()
         if self.lowest is None or level < self.lowest[0]:
             self.lowest = (level, step)
         baseline = self._baseline()

@@ -115,7 +115,9 @@ def state(value):
     return repr(value)  # floats by repr: -0.0 and 0.0 differ, NaN equals NaN
 
 
-@pytest.mark.parametrize("faults", [{}, {"grad_explosion": 2500}, {"loss_spike": 2000}])
+@pytest.mark.parametrize(
+    "faults", [{}, {"grad_explosion": 2500}, {"loss_spike": 2000}, {"loss_divergence": 2500}]
+)
 def test_the_detectors_end_in_the_same_state(faults):
     """Not only the findings: every window, fit and running level, record for record."""
     records = stream(4000, faults=faults, seed=7)
