@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
-from distill_doctor.detectors.base import Detector, RunFacts
+from distill_doctor.detectors.base import Detector, RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
 from distill_doctor.detectors.eval_regression import EvalRegression
@@ -35,7 +35,15 @@ from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
 
-__all__ = ["DETECTORS", "Detector", "DetectorSuite", "RunFacts", "run_detectors"]
+__all__ = [
+    "DETECTORS",
+    "Detector",
+    "DetectorSuite",
+    "RunFacts",
+    "ShapeRun",
+    "run_detectors",
+    "shape_runs",
+]
 
 # In code order (DD201...): the order findings of one record come out in.
 DETECTORS: list[type] = [
@@ -108,11 +116,68 @@ class DetectorSuite:
                 findings.extend(found)
         return findings
 
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """The findings of a batch of records (`runs`: its `shape_runs`), each with its
+        record's index, in the order `update` would give them one record at a time. Each
+        detector takes its records in one call (`update_many` where it has one: no
+        per-record dispatch on the hot path)."""
+        found: list[tuple[int, int, Finding]] = []  # record index, detector position, finding
+        for position, detector in enumerate(self.detectors):
+            batch, indices, batch_runs = _watched(detector, records, runs)
+            if not batch:
+                continue
+            many = getattr(detector, "update_many", None)
+            if many is not None:
+                hits = many(batch, batch_runs)
+            else:
+                update = detector.update
+                hits = [(i, f) for i, record in enumerate(batch) for f in update(record)]
+            for i, finding in hits:
+                found.append((i if indices is None else indices[i], position, finding))
+        found.sort(key=_record_then_detector)  # stable: one detector's findings keep their order
+        return [(index, finding) for index, _, finding in found]
+
     def finish(self) -> list[Finding]:
         findings: list[Finding] = []
         for detector in self.detectors:
             findings.extend(detector.finish())
         return findings
+
+
+def _record_then_detector(hit: tuple[int, int, Finding]) -> tuple[int, int]:
+    return hit[0], hit[1]
+
+
+def shape_runs(shapes: list[tuple[str, ...]]) -> list[ShapeRun]:
+    """(start, end, shape) of each stretch of records of one shape: a log repeats a shape for
+    thousands of records, so a batch has a run or two."""
+    if shapes and shapes.count(shapes[0]) == len(shapes):
+        return [(0, len(shapes), shapes[0])]  # the usual batch, decided in C
+    runs: list[ShapeRun] = []
+    start = 0
+    for i in range(1, len(shapes) + 1):
+        if i == len(shapes) or shapes[i] != shapes[start]:
+            runs.append((start, i, shapes[start]))
+            start = i
+    return runs
+
+
+def _watched(
+    detector: Detector, records: list[Record], runs: list[ShapeRun]
+) -> tuple[list[Record], list[int] | None, list[ShapeRun]]:
+    """The records of the batch the detector watches, their indices in the batch (None when
+    it watches them all) and their runs."""
+    kept = [run for run in runs if watches(detector, run[2])]
+    if len(kept) == len(runs):
+        return records, None, runs
+    batch: list[Record] = []
+    indices: list[int] = []
+    batch_runs: list[ShapeRun] = []
+    for start, end, shape in kept:
+        batch_runs.append((len(batch), len(batch) + end - start, shape))
+        batch.extend(records[start:end])
+        indices.extend(range(start, end))
+    return batch, indices, batch_runs
 
 
 def run_detectors(records: Iterable[Record], facts: RunFacts | None = None) -> list[Finding]:

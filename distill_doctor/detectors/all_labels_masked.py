@@ -13,10 +13,17 @@ and a detached loss keeps its value; only "nothing to learn from" gives both zer
 
 from __future__ import annotations
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import ALL_MASKED_BATCHES, GRAD_NORM, LOSS, VALID_TOKENS, Record
+from distill_doctor.records import (
+    ALL_MASKED_BATCHES,
+    GRAD_NORM,
+    LOSS,
+    STEP,
+    VALID_TOKENS,
+    Record,
+)
 from distill_doctor.registry import RuleDoc, register
 
 # More masked batches than this share of the steps seen (and at least ESCALATE_COUNT of them)
@@ -77,6 +84,42 @@ class AllLabelsMasked:
             self.escalated = True
             return [self._finding(step, Severity.ERROR)]
         return []
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a record without the masking counters whose loss is
+        absent or a float other than 0 only advances the step count (inline); anything else
+        goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            run = records[start:end]
+            steps = [record.get(STEP) for record in run]
+            losses = [record[LOSS] for record in run] if LOSS in shape else []
+            if (
+                ALL_MASKED_BATCHES not in shape
+                and VALID_TOKENS not in shape
+                and set(map(type, steps)) == {int}
+                and (not losses or (set(map(type, losses)) == {float} and 0.0 not in losses))
+            ):
+                self.steps = max(self.steps, *steps)
+                continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        for i in range(start, end):
+            record = records[i]
+            step, loss = record.get(STEP), record.get(LOSS)
+            if (
+                step.__class__ is not int
+                or (loss is not None and (loss.__class__ is not float or loss == 0.0))
+                or ALL_MASKED_BATCHES in record
+                or VALID_TOKENS in record
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+            elif step > self.steps:
+                self.steps = step
+        return found
 
     def _finding(self, step: int, severity: Severity) -> Finding:
         share = self.count / max(self.steps, 1)

@@ -8,6 +8,12 @@ Records may lack any key; a detector that never sees what it needs stays silent.
 never import torch and never print. Optional:
     WATCHES: tuple[str, ...]   the record keys it reads ("eval_*" for a prefix); the suite
                                skips records with none of them. Without it: every record.
+    update_many(records, runs) -> list[tuple[int, Finding]]
+                               `update` over a batch (the postmortem's hot path), each finding
+                               with its record's index; `runs`: the batch's stretches of one
+                               shape (`shape_runs`). It decides the plain records inline, a
+                               whole run at once where it can, and hands every other record
+                               to `update`: the findings are exactly `update`'s (tested).
 An episode (a streak of bad records) is reported when it begins and may be restated, with its
 totals, when it ends or in finish(): same id and step; consumers keep the latest statement
 (`episodes.latest_per_episode`).
@@ -25,6 +31,9 @@ from typing import ClassVar, Protocol
 from distill_doctor.findings import Finding
 from distill_doctor.records import Record
 from distill_doctor.registry import RuleDoc
+
+# (start, end, shape): a stretch of a batch's records that share one shape (their keys).
+ShapeRun = tuple[int, int, tuple[str, ...]]
 
 
 @dataclass(frozen=True)

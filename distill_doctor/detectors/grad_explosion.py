@@ -15,11 +15,12 @@ Non-finite gradient norms are `grad-nonfinite`'s.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
-from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, Record
 from distill_doctor.registry import RuleDoc, register
@@ -68,15 +69,25 @@ class LogLinearFit:
         self.first = 0.0
 
     def add(self, value: float) -> None:
-        x, y = float(self.n), math.log10(value)
+        self.extend((value,))
+
+    def extend(self, values: list[float] | tuple[float, ...]) -> None:
+        """Values in order, summed in one loop (the same sums, in the same order, as adds)."""
+        if not values:
+            return
         if self.n == 0:
-            self.first = value
-        self.n += 1
-        self.sx += x
-        self.sy += y
-        self.sxx += x * x
-        self.sxy += x * y
-        self.syy += y * y
+            self.first = values[0]
+        n, sx, sy, sxx, sxy, syy = self.n, self.sx, self.sy, self.sxx, self.sxy, self.syy
+        log10 = math.log10
+        for value in values:
+            x, y = float(n), log10(value)
+            n += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+            syy += y * y
+        self.n, self.sx, self.sy, self.sxx, self.sxy, self.syy = n, sx, sy, sxx, sxy, syy
 
     def slope_and_r(self) -> tuple[float, float]:
         n = self.n
@@ -127,6 +138,83 @@ class GradExplosion:
         if self.episodes.hit(step, grad) is not None:
             return []
         return [self.episodes.start(finding, step, grad)]
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain norm that cannot be a jump, growth or absurd, outside
+        an episode, only moves the fit and the window (inline); anything else goes through
+        `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            grads = [record.get(GRAD_NORM) for record in records[start:end]]
+            if not self._quiet_run(grads):
+                found.extend(self._each(records, start, end))
+                continue
+            # No record of the run can raise anything: the fit, the count, the normal level
+            # (the median every 8th record, before its norm joins) and the window move.
+            self.fit.extend(grads)
+            held = len(self.window)
+            seen = list(self.window.order) + grads
+            for k in range((-self.records - 1) % 8, len(grads), 8):  # records counts from 1
+                # The window before grads[k] joins: the last WINDOW values up to it.
+                level = median_of_sorted(sorted(seen[max(0, held + k - WINDOW) : held + k]))
+                if level > self.normal_level:
+                    self.normal_level = level
+            self.records += len(grads)
+            self.window.extend(grads)
+        return found
+
+    def _quiet_run(self, grads: list) -> bool:
+        """Whether no norm of the run can be a jump, growth or absurd, outside an episode,
+        decided at once: even the run's highest stays under every bar against the lowest
+        the window can hold meanwhile."""
+        if not (self.fit.n and self.episodes.open is None and plain_floats(grads)):
+            return False
+        if len(self.window) < MIN_POINTS or min(grads) <= 0:
+            return False
+        quiet, bar = self._quiet_bar()
+        lowest, highest = min(min(grads), self.window.ordered[0]), max(grads)
+        return quiet and highest < bar and highest <= EXPLOSION_FACTOR * lowest
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        window, fit = self.window, self.fit
+        order, ordered, size = window.order, window.ordered, window.size
+        fitted: list[float] = []  # norms for the fit, summed at once before `update` needs it
+        # Outside an episode, with the fit's first norm known: below `bar` a norm can only be
+        # a jump, which the window's lowest value rules out first.
+        quiet, bar = self._quiet_bar()
+        for i in range(start, end):
+            record = records[i]
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if (
+                not quiet
+                or grad.__class__ is not float
+                or not 0 < grad < bar  # NaN, inf, growth or absurd: `update` tells
+                or (len(order) >= MIN_POINTS and grad > EXPLOSION_FACTOR * ordered[0])
+            ):
+                fit.extend(fitted)
+                fitted = []
+                found.extend((i, finding) for finding in self.update(record))
+                quiet, bar = self._quiet_bar()
+                continue
+            fitted.append(grad)
+            self.records += 1
+            if self.records % 8 == 0 and len(order) >= MIN_POINTS:
+                median = window.median()
+                if median > self.normal_level:
+                    self.normal_level = median
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(grad)
+            insort(ordered, grad)
+        fit.extend(fitted)
+        return found
+
+    def _quiet_bar(self) -> tuple[bool, float]:
+        bar = min(self.fit.first * 10**GROWTH_DECADES, ABSURD_GRAD_NORM)
+        return bool(self.fit.n) and self.episodes.open is None, bar
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

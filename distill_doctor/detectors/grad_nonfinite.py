@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 
-from distill_doctor.detectors.base import RunFacts
-from distill_doctor.detectors.values import emit, number, plain, step_of
+from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.values import emit, number, plain, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -94,6 +94,32 @@ class GradNonfinite:
         if self.persistent is None and self.streak == CONFIRM_RECORDS:
             return [self._persistent(step)]
         return []
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: finite float norms are only counted (a run of them at once);
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            if plain_floats([record.get(GRAD_NORM) for record in records[start:end]]):
+                self.records += end - start
+                self.streak = 0
+                continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        for i in range(start, end):
+            record = records[i]
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if grad.__class__ is float and grad - grad == 0.0:
+                self.records += 1
+                self.streak = 0
+            else:
+                found.extend((i, finding) for finding in self.update(record))
+        return found
 
     def finish(self) -> list[Finding]:
         if not self.bad:

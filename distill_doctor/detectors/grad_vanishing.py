@@ -4,10 +4,12 @@ loss no longer reaches the trainable parameters.
 
 from __future__ import annotations
 
-from distill_doctor.detectors.base import RunFacts
+from bisect import bisect_left, insort
+
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -77,6 +79,46 @@ class GradVanishing:
                 },
             )
         ]
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: plain norms far from ~0, outside a streak, only join the
+        window (a run of them at once, when even its lowest is far above 1e-3 of the highest
+        the window can hold meanwhile); anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            grads = [record.get(GRAD_NORM) for record in records[start:end]]
+            if not self.streak.length and plain_floats(grads):
+                lowest = min(grads)
+                highest = max(grads + self.window.ordered[-1:])
+                if lowest > ZERO and lowest >= VANISH_FRACTION * highest:
+                    self.window.extend(grads)
+                    continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        window, streak = self.window, self.streak
+        order, ordered, size = window.order, window.ordered, window.size
+        for i in range(start, end):
+            record = records[i]
+            grad = record.get(GRAD_NORM)
+            if grad is None:
+                continue
+            if (
+                grad.__class__ is not float
+                or grad - grad != 0.0  # NaN or inf
+                or grad <= ZERO
+                or streak.length
+                or (ordered and grad < VANISH_FRACTION * ordered[-1])
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(grad)
+            insort(ordered, grad)
+        return found
 
     def finish(self) -> list[Finding]:
         return []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from statistics import median
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LOSS_PREFIX, VOCAB_SIZE, Record
@@ -74,6 +74,39 @@ class LossAboveChance:
         if len(self.ce_start) < START_POINTS:
             return []
         return self._judge(self.ce_start, CE)
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: once judged, nothing; once the loss's start is collected, a
+        record without a CE or a vocabulary, of a shape already seen, changes nothing;
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            if self.done:
+                break
+            if (
+                len(self.loss_start) >= START_POINTS
+                and CE not in shape
+                and VOCAB_SIZE not in shape
+                and (self.has_components or shape in self.plain_shapes)
+            ):
+                continue  # a run that changes nothing
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        for i in range(start, end):
+            record = records[i]
+            if self.done:
+                break
+            if (
+                len(self.loss_start) < START_POINTS
+                or CE in record
+                or VOCAB_SIZE in record
+                or not (self.has_components or tuple(record) in self.plain_shapes)
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+        return found
 
     def finish(self) -> list[Finding]:
         if self.done:

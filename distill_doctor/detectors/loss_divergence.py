@@ -14,11 +14,12 @@ line, or a log of a handful of points):
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from statistics import median
 
-from distill_doctor.detectors.base import RunFacts
-from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, plain, step_of
+from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
+from distill_doctor.detectors.values import emit, finite, plain, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -74,6 +75,7 @@ class LossDivergence:
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.baseline_points: list[float] = []
+        self.baseline_level: float | None = None  # their median, once taken
         self.window = RollingWindow(WINDOW)
         self.lowest: tuple[float, int | None] | None = None  # (level, step): the trough
         self.diverging = False
@@ -104,10 +106,91 @@ class LossDivergence:
             return blowup
         if len(self.window) < WINDOW or self.seen % JUDGE_EVERY:
             return []
-        level = self.window.median()
+        return self._judge(step)
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: past the start (the short log, the baseline and the early
+        blow-up window), a plain loss joins the window inline and every JUDGE_EVERY-th is
+        judged; anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            losses = [record.get(LOSS) for record in records[start:end]]
+            if not (self._started() and plain_floats(losses)) or 0.0 in losses:
+                found.extend(self._each(records, start, end))
+                continue
+            # The window is only needed at the judged records: set there from the run's
+            # values (the same lists as adds, no 0.0/-0.0 being there to order), once at its end.
+            held = list(self.window.order)
+            if 0.0 in held:
+                found.extend(self._each(records, start, end))
+                continue
+            seen, values = self.seen, held + losses
+            for k in range((-seen - 1) % JUDGE_EVERY, len(losses), JUDGE_EVERY):
+                last = len(held) + k + 1  # the window after losses[k] joins ends here
+                if last < WINDOW:
+                    continue
+                ordered = sorted(values[last - WINDOW : last])
+                level = median_of_sorted(ordered)
+                if level > self._baseline() * (1 + ABOVE_START):  # `_judge` reads the window
+                    self.window.order.clear()
+                    self.window.order.extend(values[last - WINDOW : last])
+                    self.window.ordered[:] = ordered
+                self.seen = seen + k + 1
+                hits = self._judge(step_of(records[start + k]), level)
+                found.extend((start + k, finding) for finding in hits)
+            self.seen = seen + len(losses)
+            self.window.order.clear()
+            self.window.extend(values)  # ends as the last WINDOW values
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        window = self.window
+        order, ordered, size = window.order, window.ordered, window.size
+        started = self._started()
+        for i in range(start, end):
+            record = records[i]
+            loss = record.get(LOSS)
+            if loss is None:
+                continue
+            if not started or loss.__class__ is not float or loss - loss != 0.0:
+                found.extend((i, finding) for finding in self.update(record))
+                started = self._started()
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(loss)
+            insort(ordered, loss)
+            self.seen += 1
+            if len(order) >= WINDOW and not self.seen % JUDGE_EVERY:
+                found.extend((i, finding) for finding in self._judge(step_of(record)))
+        return found
+
+    def _baseline(self) -> float:
+        """The starting level: the median of the first records (fixed once they are all in)."""
+        if len(self.baseline_points) < BASELINE_POINTS:
+            return median(self.baseline_points)
+        if self.baseline_level is None:
+            self.baseline_level = median(self.baseline_points)
+        return self.baseline_level
+
+    def _started(self) -> bool:
+        """Past the start: the short log, the baseline and the early blow-up window are
+        complete (and stay so), so a loss only moves the window."""
+        return (
+            self.seen >= EARLY_RECORDS
+            and len(self.short_log) > SHORT_LOG
+            and len(self.baseline_points) >= BASELINE_POINTS
+        )
+
+    def _judge(self, step: int | None, level: float | None = None) -> list[Finding]:
+        """The running level (the window's median, when the caller has it) against the start,
+        every JUDGE_EVERY records."""
+        if level is None:
+            level = self.window.median()
         if self.lowest is None or level < self.lowest[0]:
             self.lowest = (level, step)
-        baseline = median(self.baseline_points)
+        baseline = self._baseline()
         if level <= baseline:
             self.diverging = False  # back below the start: a new rise is a new episode
         if level <= baseline * (1 + ABOVE_START) or self._within_noise(level, baseline):

@@ -16,13 +16,15 @@ when no point after its first fifth improves on that fifth, at a steady LR.
 from __future__ import annotations
 
 import math
+from functools import reduce
+from operator import add
 from statistics import median
 from typing import NamedTuple
 
-from distill_doctor.detectors.base import RunFacts
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LOSS, LR, PLANNED_STEPS, Record
+from distill_doctor.records import LOSS, LR, PLANNED_STEPS, STEP, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Buckets judged at once; fewer records than this (a 3-epoch MNIST log) are never judged.
@@ -108,6 +110,78 @@ class LossFlat:
         self.count += 1
         if self.count < self.width:
             return []
+        return self._close_bucket(step)
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: past the short log, a plain loss and LR are summed into the
+        open bucket inline, and a full bucket is closed and judged; anything else goes
+        through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            run = records[start:end]
+            lrs = [record[LR] for record in run] if LR in shape else []
+            losses = [record[LOSS] for record in run] if LOSS in shape else []
+            steps = [record[STEP] for record in run] if losses and STEP in shape else []
+            if (
+                PLANNED_STEPS in shape
+                or (lrs and not plain_floats(lrs))
+                or (losses and not (plain_floats(losses) and set(map(type, steps)) == {int}))
+                or (losses and len(self.short_log) <= SHORT_LOG)
+            ):
+                found.extend(self._each(records, start, end))
+                continue
+            # A run of plain records: summed into buckets a bucket at a time (the same sums,
+            # in the same order), each full bucket closed at its last record's LR.
+            k = 0
+            while k < len(losses):
+                if self.open_first is None:
+                    self.open_first = steps[k]
+                take = min(self.width - self.count, len(losses) - k)
+                self.step_sum = reduce(add, steps[k : k + take], self.step_sum)
+                self.loss_sum = reduce(add, losses[k : k + take], self.loss_sum)
+                self.count += take
+                k += take
+                if self.count >= self.width:
+                    if lrs:
+                        self.lr = lrs[k - 1]
+                    hits = self._close_bucket(steps[k - 1])
+                    found.extend((start + k - 1, finding) for finding in hits)
+            if lrs:
+                self.lr = lrs[-1]
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        short_log = self.short_log
+        for i in range(start, end):
+            record = records[i]
+            lr, loss, step = record.get(LR), record.get(LOSS), record.get(STEP)
+            if (
+                (lr is not None and (lr.__class__ is not float or lr - lr != 0.0))
+                or (loss is not None and (loss.__class__ is not float or loss - loss != 0.0))
+                or PLANNED_STEPS in record
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if lr is not None:
+                self.lr = lr
+            if loss is None:
+                continue
+            if step.__class__ is not int or len(short_log) <= SHORT_LOG:
+                # The LR is already taken: `update` takes it again, to the same effect.
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            if self.open_first is None:
+                self.open_first = step
+            self.step_sum += step
+            self.loss_sum += loss
+            self.count += 1
+            if self.count >= self.width:
+                found.extend((i, finding) for finding in self._close_bucket(step))
+        return found
+
+    def _close_bucket(self, step: int) -> list[Finding]:
+        """The open bucket, full, joins the window; the window is judged."""
         n = self.count
         self.buckets.append(
             Bucket(self.step_sum / n, self.loss_sum / n, self.open_first, step, self.lr)

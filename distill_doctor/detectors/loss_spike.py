@@ -13,12 +13,13 @@ are one episode, restated with its count when it ends.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from statistics import median as median_of
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -77,6 +78,64 @@ class LossSpike:
         if self.episodes.hit(step, loss) is not None:
             return []
         return [self.episodes.start(finding, step, loss)]
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain loss below the spike bar (20% over the window's
+        lowest), outside an episode and after the start, only joins the window (inline);
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        window = self.window
+        order, ordered, size = window.order, window.ordered, window.size
+        jump = 1 + MIN_RELATIVE_JUMP
+        for start, end, _ in runs:
+            losses = [record.get(LOSS) for record in records[start:end]]
+            quiet = len(self.start) >= START_POINTS and self.episodes.open is None
+            if not (quiet and len(order) >= MIN_POINTS and plain_floats(losses)):
+                found.extend(self._each(records, start, end))
+                continue
+            # A run of plain losses: only the bar is tested per value, until a spike.
+            for k, loss in enumerate(losses):
+                lowest = ordered[0]
+                if (
+                    not (lowest > 0 and loss <= lowest * jump)
+                    and self._judge(loss, None) is not None
+                ):
+                    found.extend(self._each(records, start + k, end))
+                    break
+                if len(order) == size:
+                    del ordered[bisect_left(ordered, order.popleft())]
+                order.append(loss)
+                insort(ordered, loss)
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        window, episodes = self.window, self.episodes
+        order, ordered, size = window.order, window.ordered, window.size
+        quiet = len(self.start) >= START_POINTS and episodes.open is None
+        for i in range(start, end):
+            record = records[i]
+            loss = record.get(LOSS)
+            if loss is None:
+                continue
+            if (
+                not quiet
+                or loss.__class__ is not float
+                or loss - loss != 0.0  # NaN or inf
+                or (
+                    len(order) >= MIN_POINTS
+                    and not (ordered[0] > 0 and loss <= ordered[0] * (1 + MIN_RELATIVE_JUMP))
+                    and self._judge(loss, None) is not None  # pure: `update` judges it again
+                )
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+                quiet = len(self.start) >= START_POINTS and episodes.open is None
+                continue
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(loss)
+            insort(ordered, loss)
+        return found
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

@@ -14,10 +14,10 @@ from __future__ import annotations
 import math
 import re
 
-from distill_doctor.detectors.base import RunFacts
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
-from distill_doctor.records import LR, PLANNED_STEPS, WARNING, Record
+from distill_doctor.records import LR, PLANNED_STEPS, STEP, WARNING, Record
 from distill_doctor.registry import RuleDoc, register
 
 # Below 1e-3 of the peak the optimizer barely moves; a cosine/linear tail crosses this only in
@@ -101,6 +101,58 @@ class LrZero:
             return []
         return self._judge(self.planned)
 
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a plain LR within its peak's range (not a new peak, not
+        low), once its print is known not to be coarse, only feeds the decay fit (inline);
+        anything else goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            run = records[start:end]
+            lrs = [record.get(LR) for record in run]
+            steps = [record.get(STEP) for record in run]
+            if (
+                not self.coarse
+                and PLANNED_STEPS not in shape
+                and WARNING not in shape
+                and plain_floats(lrs)
+                and set(map(type, steps)) == {int}
+                and 0 < min(lrs)
+                and max(lrs) <= self.peak
+                and min(lrs) >= LOW_FRACTION_OF_PEAK * self.peak
+            ):  # a run inside the peak's range: it only feeds the decay fit
+                self.last_step = steps[-1]
+                self.decay.extend(list(zip(steps, lrs, strict=True)))
+                self.low_since, self.low_records, self.reported = None, 0, False
+                continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        fitted: list[tuple[int, float]] = []  # summed at once, before `update` needs the fit
+        for i in range(start, end):
+            record = records[i]
+            lr, step = record.get(LR), record.get(STEP)
+            if lr is None and PLANNED_STEPS not in record and WARNING not in record:
+                continue
+            if (
+                lr.__class__ is not float
+                or step.__class__ is not int
+                or self.coarse
+                or not (0 < lr <= self.peak and lr >= LOW_FRACTION_OF_PEAK * self.peak)
+                or PLANNED_STEPS in record
+                or WARNING in record
+            ):
+                self.decay.extend(fitted)
+                fitted = []
+                found.extend((i, finding) for finding in self.update(record))
+                continue
+            self.last_step = step
+            fitted.append((step, lr))
+            self.low_since, self.low_records, self.reported = None, 0, False
+        self.decay.extend(fitted)
+        return found
+
     def finish(self) -> list[Finding]:
         if self.reported or self.low_records < CONFIRM_RECORDS or not self.last_step:
             return []
@@ -142,12 +194,19 @@ class DecayFit:
         self.sx = self.sy = self.sxx = self.sxy = 0.0
 
     def add(self, step: int, lr: float) -> None:
-        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
-        self.n += 1
-        self.sx += x
-        self.sy += lr
-        self.sxx += x * x
-        self.sxy += x * lr
+        self.extend(((step, lr),))
+
+    def extend(self, points: list[tuple[int, float]] | tuple[tuple[int, float], ...]) -> None:
+        """(step, lr) points in order, summed in one loop (the same sums as adds)."""
+        n, sx, sy, sxx, sxy = self.n, self.sx, self.sy, self.sxx, self.sxy
+        for step, lr in points:
+            x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
+            n += 1
+            sx += x
+            sy += lr
+            sxx += x * x
+            sxy += x * lr
+        self.n, self.sx, self.sy, self.sxx, self.sxy = n, sx, sy, sxx, sxy
 
     def zero_at(self) -> float:
         """The step where the fitted line reaches 0; -inf without a falling line."""

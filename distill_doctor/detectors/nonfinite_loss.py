@@ -13,7 +13,7 @@ import math
 import re
 
 from distill_doctor import records as R
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
@@ -87,6 +87,17 @@ def _nonfinite_field(record: Record) -> tuple[str, float] | None:
     return None
 
 
+def _finite_sum(records: list[Record] | tuple[Record, ...]) -> bool:
+    """Every value of the records is a finite number, decided in C: a finite float sum has
+    no NaN or inf in it (one makes the sum NaN or inf). False for junk, a sum of ints only or
+    an overflow: those are left to the full test."""
+    try:
+        total = sum(map(sum, map(dict.values, records)))
+    except (TypeError, OverflowError):
+        return False
+    return total.__class__ is float and total - total == 0.0
+
+
 def _clamped_loss(record: Record) -> tuple[str, float] | None:
     raw = record.get(LOSS)
     if raw is None or (type(raw) is float and raw != 0.0):
@@ -142,6 +153,34 @@ class NonfiniteLoss:
         if self.episodes.open is not None:
             return self.episodes.quiet()
         return []
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: outside an episode, a record without a warning whose values
+        are all finite and whose loss is not a clamped 0 changes nothing; anything else goes
+        through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            if WARNING not in shape and self.episodes.open is None:
+                run = records[start:end]
+                losses = [record[LOSS] for record in run] if LOSS in shape else []
+                if _finite_sum(run) and (
+                    not losses or (set(map(type, losses)) == {float} and 0.0 not in losses)
+                ):
+                    continue  # a whole run of finite numbers, no clamped loss
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        for i in range(start, end):
+            record = records[i]
+            if WARNING not in record and self.episodes.open is None:
+                clean = _finite_sum((record,)) or _nonfinite_field(record) is None
+                loss = record.get(LOSS)
+                if clean and (loss is None or (loss.__class__ is float and loss != 0.0)):
+                    continue
+            found.extend((i, finding) for finding in self.update(record))
+        return found
 
     def finish(self) -> list[Finding]:
         return self.episodes.close()

@@ -6,7 +6,7 @@ or device, not the model that all ranks share.
 
 from __future__ import annotations
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.nonfinite_loss import CLEAN_RECORDS_TO_CLEAR
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
@@ -39,12 +39,15 @@ def _ranks(value: object) -> list[int] | None:
 
 class NonfiniteRank:
     DOC = DOC
+    WATCHES = (NONFINITE_RANKS, LOSS)  # a loss without the ranks key is a clean record
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.in_episode = False
         self.clean_records = 0
 
     def update(self, record: Record) -> list[Finding]:
+        if not self.in_episode and NONFINITE_RANKS not in record:
+            return []  # clean records only count towards closing an episode
         ranks = _ranks(record.get(NONFINITE_RANKS))
         world = finite(record, WORLD_SIZE)
         if ranks is None:
@@ -69,6 +72,17 @@ class NonfiniteRank:
                 {"step": step, "ranks": names, "world_size": None if world is None else int(world)},
             )
         ]
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: outside an episode only a record with the ranks key counts."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            if not self.in_episode and NONFINITE_RANKS not in shape:
+                continue
+            for i in range(start, end):
+                if self.in_episode or NONFINITE_RANKS in records[i]:
+                    found.extend((i, finding) for finding in self.update(records[i]))
+        return found
 
     def finish(self) -> list[Finding]:
         return []

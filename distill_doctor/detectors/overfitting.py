@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from functools import reduce
+from operator import add
 from statistics import median
 
-from distill_doctor.detectors.base import RunFacts
-from distill_doctor.detectors.values import emit, finite, step_of
+from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import EVAL_LOSS, LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -110,6 +112,35 @@ class Overfitting:
         self.peak = self.latest
         self.reported = self._finding(*self.latest)
         return [self.reported]
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: train records (no eval loss) with plain losses only add to
+        the train sums (a run of them at once, in order); anything else goes through
+        `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, shape in runs:
+            if EVAL_LOSS not in shape:
+                losses = [record.get(LOSS) for record in records[start:end]]
+                if plain_floats(losses):
+                    self.train_sum = reduce(add, losses, self.train_sum)  # += one by one
+                    self.train_count += end - start
+                    continue
+            found.extend(self._each(records, start, end))
+        return found
+
+    def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
+        found: list[tuple[int, Finding]] = []
+        for i in range(start, end):
+            record = records[i]
+            loss = record.get(LOSS)
+            if EVAL_LOSS in record or (
+                loss is not None and (loss.__class__ is not float or loss - loss != 0.0)
+            ):
+                found.extend((i, finding) for finding in self.update(record))
+            elif loss is not None:
+                self.train_sum += loss
+                self.train_count += 1
+        return found
 
     def finish(self) -> list[Finding]:
         return self._restate() if self.reported else []

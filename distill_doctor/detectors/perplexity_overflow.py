@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import EVAL_PREFIX, LOSS, LOSS_PREFIX, PPL, Record
@@ -70,6 +70,11 @@ def _is_loss_key(key: str) -> bool:
     )
 
 
+def _finite_loss(raw: object) -> float | None:
+    value = raw if raw.__class__ is float else number(raw)  # a float needs no conversion
+    return value if value is not None and value - value == 0.0 else None
+
+
 class PerplexityOverflow:
     DOC = DOC
     WATCHES = (LOSS, LOSS_PREFIX + "*", EVAL_PREFIX + "*", *PPL_KEYS)
@@ -95,10 +100,7 @@ class PerplexityOverflow:
     def update(self, record: Record) -> list[Finding]:
         findings = []
         loss_keys, ppl_keys = self._keys(record)
-        for key in loss_keys:
-            value = number(record[key])
-            if value is not None and math.isfinite(value):
-                self.latest[key] = value
+        self._take_losses(record, loss_keys)
         for key in ppl_keys:
             ppl = number(record.get(key))
             if ppl is not None and not math.isnan(ppl) and ppl > 0:
@@ -106,6 +108,30 @@ class PerplexityOverflow:
                 if finding is not None:
                     findings.append(finding)
         return findings
+
+    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a record without a perplexity only updates the latest
+        losses; one with a perplexity goes through `update`."""
+        found: list[tuple[int, Finding]] = []
+        for start, end, _ in runs:
+            loss_keys, ppl_keys = self._keys(records[start])  # one shape: the run's keys
+            if ppl_keys:
+                for i in range(start, end):
+                    found.extend((i, finding) for finding in self.update(records[i]))
+                continue
+            for key in loss_keys:  # only the run's last finite value of each stays
+                for i in range(end - 1, start - 1, -1):
+                    value = _finite_loss(records[i][key])
+                    if value is not None:
+                        self.latest[key] = value
+                        break
+        return found
+
+    def _take_losses(self, record: Record, loss_keys: tuple[str, ...]) -> None:
+        for key in loss_keys:
+            value = _finite_loss(record[key])
+            if value is not None:
+                self.latest[key] = value
 
     def finish(self) -> list[Finding]:
         return []

@@ -43,6 +43,7 @@ DOC = register(
 
 class RankDesync:
     DOC = DOC
+    WATCHES = (RANK_CHECKSUM_SPREAD,)
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.in_episode = False

@@ -15,41 +15,67 @@ from collections import deque
 IQR_TO_SIGMA = 1.349
 
 
+def median_of_sorted(ordered: list[float]) -> float:
+    n = len(ordered)
+    mid = n >> 1
+    return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
+
+
 class RollingWindow:
+    """`order` (arrival) and `ordered` (sorted) are public for the detectors' batch loops
+    (`update_many`), which add values inline: a method call per value costs more than the add."""
+
+    __slots__ = ("order", "ordered", "size")
+
     def __init__(self, size: int) -> None:
         self.size = size
-        self._order: deque[float] = deque()
-        self._sorted: list[float] = []
+        self.order: deque[float] = deque()
+        self.ordered: list[float] = []
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self.order)
 
     def add(self, value: float) -> None:
-        if len(self._order) == self.size:
-            oldest = self._order.popleft()
-            del self._sorted[bisect_left(self._sorted, oldest)]
-        self._order.append(value)
-        insort(self._sorted, value)
+        if len(self.order) == self.size:
+            oldest = self.order.popleft()
+            del self.ordered[bisect_left(self.ordered, oldest)]
+        self.order.append(value)
+        insort(self.ordered, value)
+
+    def extend(self, values: list[float]) -> None:
+        """Finite values in order, leaving the window as that many `add`s would; the sorted
+        copy is rebuilt in C (a run of a thousand values costs one sort of the window). The
+        same lists unless a 0.0 and a -0.0 meet (equal, yet printed apart): then one by one."""
+        if 0.0 in values or 0.0 in self.ordered:
+            for value in values:
+                self.add(value)
+            return
+        order = self.order
+        if len(values) >= self.size:
+            order.clear()
+            order.extend(values[-self.size :])
+        else:
+            order.extend(values)
+            for _ in range(len(order) - self.size):
+                order.popleft()
+        self.ordered[:] = sorted(order)  # in place: batch loops hold the list
 
     def quantile(self, q: float) -> float:
         """Nearest-rank quantile with linear interpolation; the window must not be empty."""
-        position = q * (len(self._sorted) - 1)
+        position = q * (len(self.ordered) - 1)
         low = int(position)
-        high = min(low + 1, len(self._sorted) - 1)
+        high = min(low + 1, len(self.ordered) - 1)
         weight = position - low
-        return self._sorted[low] * (1 - weight) + self._sorted[high] * weight
+        return self.ordered[low] * (1 - weight) + self.ordered[high] * weight
 
     def lowest(self) -> float:
-        return self._sorted[0]
+        return self.ordered[0]
 
     def highest(self) -> float:
-        return self._sorted[-1]
+        return self.ordered[-1]
 
     def median(self) -> float:
-        ordered = self._sorted
-        n = len(ordered)
-        mid = n >> 1
-        return ordered[mid] if n & 1 else ordered[mid - 1] * 0.5 + ordered[mid] * 0.5
+        return median_of_sorted(self.ordered)
 
     def robust_sigma(self) -> float:
         """Spread of the window's noise (IQR-based), ignoring the outliers it may hold."""
@@ -59,10 +85,10 @@ class RollingWindow:
         """The robust spread of ln(value): the noise of a positive, multiplicative quantity
         (a loss, a gradient norm) whose batches differ by factors; None unless all > 0."""
         low, high = self.quantile(0.25), self.quantile(0.75)
-        if self._sorted[0] <= 0 or low <= 0:
+        if self.ordered[0] <= 0 or low <= 0:
             return None
         return (math.log(high) - math.log(low)) / IQR_TO_SIGMA
 
     def values(self) -> list[float]:
         """The values in arrival order (a copy)."""
-        return list(self._order)
+        return list(self.order)

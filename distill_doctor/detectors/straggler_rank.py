@@ -45,6 +45,7 @@ DOC = register(
 
 class StragglerRank:
     DOC = DOC
+    WATCHES = (RANK_STEP_S_MAX,)  # a verdict needs all three rank timings
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.streak = Streak(CONFIRM_RECORDS)

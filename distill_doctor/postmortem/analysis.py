@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from distill_doctor import records as R
-from distill_doctor.detectors import DetectorSuite, RunFacts
+from distill_doctor.detectors import DetectorSuite, RunFacts, ShapeRun, shape_runs
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.findings import Finding
 from distill_doctor.postmortem.formats import detect, expand
@@ -35,6 +36,9 @@ _FACT_KEYS = frozenset(
 
 
 MAX_SHAPES = 4096
+# Records judged together: the detectors take a batch per call, not a call per record;
+# bounded, so memory stays flat.
+BATCH = 1024
 
 
 @dataclass
@@ -73,20 +77,28 @@ class Analysis:
         return counts
 
     def observe(self, record: dict[str, object], shape: tuple[str, ...] | None = None) -> None:
-        self.records += 1
-        shape = shape or tuple(record)
-        info = self.shapes.get(shape) or self._new_shape(shape)
-        info[0] += 1
-        if info[1]:
-            self.metric_records += 1
-        step = record.get(R.STEP)
-        if type(step) is int and (self.last_step is None or step > self.last_step):
-            self.last_step = step
-        for key in info[2]:
-            value = record.get(key)
-            if isinstance(value, int):
-                self.logged_facts[key] = value
-        self.curves.add(record)
+        self.observe_many([record], [(0, 1, shape or tuple(record))])
+
+    def observe_many(self, records: list[dict[str, object]], runs: list[ShapeRun]) -> None:
+        """A batch of records (`runs`: its `shape_runs`): counted per run of one shape."""
+        self.records += len(records)
+        last_step = self.last_step
+        for start, end, shape in runs:
+            info = self.shapes.get(shape) or self._new_shape(shape)
+            info[0] += end - start
+            if info[1]:
+                self.metric_records += end - start
+            run = records[start:end]
+            steps = [step for record in run if type(step := record.get(R.STEP)) is int]
+            if steps and (last_step is None or max(steps) > last_step):
+                last_step = max(steps)
+            for record in run if info[2] else ():
+                for key in info[2]:
+                    value = record.get(key)
+                    if isinstance(value, int):
+                        self.logged_facts[key] = value
+        self.last_step = last_step
+        self.curves.add_many(records, runs)
 
     def _new_shape(self, shape: tuple[str, ...]) -> list:
         info = [
@@ -135,21 +147,59 @@ def analyze(
     sources, records = open_sources(paths, options or ParseOptions(), format_in)
     analysis = Analysis(sources, facts=facts)
     suite = DetectorSuite(facts)
-    for record in records:
-        logged = record.pop(FINDING_KEY, None)
-        if isinstance(logged, dict):
-            analysis.findings.append(Finding.from_dict(logged))
-            continue
-        shape = tuple(record)  # shared: both look their work up by the record's keys
-        analysis.observe(record, shape)
-        found = suite.update(record, shape)
-        if found:
-            analysis.findings.extend(found)
+    while batch := list(islice(records, BATCH)):
+        shapes = list(map(tuple, batch))  # shared: both look their work up by the record's keys
+        runs = shape_runs(shapes)
+        logged: list[tuple[int, Finding]] = []
+        if any(FINDING_KEY in shape for _, _, shape in runs):
+            batch, logged = _take_logged(batch)
+            runs = shape_runs(list(map(tuple, batch)))
+        _analyze_batch(analysis, suite, batch, runs, logged)
     analysis.findings.extend(suite.finish())
     # One finding per (id, step), its latest statement: a log's own finding and the replayed
     # detector's agree, and an episode restated at its end carries its totals.
     analysis.findings = _one_story(latest_per_episode(analysis.findings))
     return analysis
+
+
+def _take_logged(
+    batch: list[dict[str, object]],
+) -> tuple[list[dict[str, object]], list[tuple[int, Finding]]]:
+    """The batch's metric records, and the logs' own findings, each with the index of the
+    record it comes before."""
+    kept: list[dict[str, object]] = []
+    logged: list[tuple[int, Finding]] = []
+    for record in batch:
+        if FINDING_KEY in record:
+            finding = record.pop(FINDING_KEY)
+            if isinstance(finding, dict):
+                logged.append((len(kept), Finding.from_dict(finding)))
+                continue
+        kept.append(record)
+    return kept, logged
+
+
+def _analyze_batch(
+    analysis: Analysis,
+    suite: DetectorSuite,
+    batch: list[dict[str, object]],
+    runs: list[ShapeRun],
+    logged: list[tuple[int, Finding]],
+) -> None:
+    """Observe and judge a batch; findings in stream order (a log's own finding before the
+    detectors' findings of the record after it)."""
+    analysis.observe_many(batch, runs)
+    found = suite.update_many(batch, runs)
+    if logged:
+        keyed = [(i, 0, f) for i, f in logged] + [(i, 1, f) for i, f in found]
+        keyed.sort(key=_index_then_source)  # stable
+        analysis.findings.extend(f for _, _, f in keyed)
+    else:
+        analysis.findings.extend(f for _, f in found)
+
+
+def _index_then_source(item: tuple[int, int, Finding]) -> tuple[int, int]:
+    return item[0], item[1]
 
 
 def _one_story(findings: list[Finding]) -> list[Finding]:
