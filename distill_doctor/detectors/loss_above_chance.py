@@ -9,9 +9,9 @@ Only CE-like values count: `loss_ce`, or `loss` in a stream that never shows a l
 from __future__ import annotations
 
 import math
-from statistics import median
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.rolling import median_of_sorted
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LOSS_PREFIX, VOCAB_SIZE, Record
@@ -131,7 +131,8 @@ class LossAboveChance:
         if not self.vocab or self.vocab < 2:
             return []
         self.done = True
-        ce, chance = median(start), math.log(self.vocab)
+        # Halves summed: the mean of two values near the float maximum must not overflow to inf.
+        ce, chance = median_of_sorted(sorted(start)), math.log(self.vocab)
         if ce <= ABOVE_FACTOR * chance:
             return []
         step = self.first_steps.get(key)
