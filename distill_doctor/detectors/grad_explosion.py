@@ -35,6 +35,10 @@ EXPLOSION_SIGMAS = 6.0
 # loss, a loss scale left in the gradients or a diverged model reaches this.
 ABSURD_GRAD_NORM = 1e6
 ABSURD_POINTS = 3  # a level, not one value (one value is the jump rule's)
+# ... or one value four decades above the norm logged just before it: no healthy run moves
+# 10,000x between two log lines, so a two-line log that does is judged without a baseline.
+ABSURD_JUMP = 1e4
+FEWEST_POINTS = 2  # what the absurd jump needs: a norm and the one logged before it
 # Geometric growth: two decades over the log along a clean exponential (log-linear fit).
 GROWTH_POINTS = 4
 GROWTH_DECADES = 2.0
@@ -261,7 +265,18 @@ class GradExplosion:
         )
 
     def _absurd(self, grad: float, step: int | None) -> Finding | None:
-        if grad < ABSURD_GRAD_NORM or len(self.window) + 1 < ABSURD_POINTS:
+        if grad < ABSURD_GRAD_NORM or not self.window.order:
+            return None
+        before = self.window.order[-1]
+        if 0 < before and grad >= ABSURD_JUMP * before:
+            return emit(
+                DOC,
+                step,
+                f"Gradient norm {grad:.4g} at step {step}, {grad / before:.3g}x the "
+                f"{before:.4g} logged just before it: absurd for any healthy run (0.1-100).",
+                {"grad_norm": grad, "previous_grad_norm": before, "ratio": grad / before},
+            )
+        if len(self.window) + 1 < ABSURD_POINTS:
             return None
         level = min(self.window.median(), grad)
         if level < ABSURD_GRAD_NORM:

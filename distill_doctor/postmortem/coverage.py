@@ -49,7 +49,7 @@ NEEDS: dict[str, Need] = {
     "loss-flat": Need(_LOSS, loss_flat.SHORT_MIN_POINTS, "training loss"),
     "loss-spike": Need(_LOSS, loss_spike.MIN_POINTS + 1, "training loss"),
     "loss-divergence": Need(_LOSS, loss_divergence.SHORT_MIN_POINTS, "training loss"),
-    "grad-explosion": Need(_GRAD, grad_explosion.ABSURD_POINTS, "grad_norm"),
+    "grad-explosion": Need(_GRAD, grad_explosion.FEWEST_POINTS, "grad_norm"),
     "grad-vanishing": Need(_GRAD, 5, "grad_norm"),
     "loss-above-chance": Need(("loss_ce",) + _LOSS, 1, "loss"),
     "perplexity-overflow": Need(perplexity_overflow.PPL_KEYS, 1, "perplexity"),

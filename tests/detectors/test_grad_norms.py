@@ -39,3 +39,18 @@ def test_healthy_and_missing_are_silent():
     for cls in (GradExplosion, GradVanishing):
         assert run_one(cls, stream(3000, seed=2)) == []
         assert run_one(cls, stream(500, faults={"grad_explosion": 100}, drop={"grad_norm"})) == []
+
+
+def test_one_norm_four_decades_above_the_last_is_absurd_without_a_baseline():
+    # mmdetection #11708: two log lines, grad_norm 3.46 then 31,101,415.
+    records = [{"step": 850, "grad_norm": 3.4572}, {"step": 900, "grad_norm": 31101415.6}]
+    [finding] = run_one(GradExplosion, records)
+    assert finding.step == 900 and finding.evidence["previous_grad_norm"] == 3.4572
+    assert finding.evidence["ratio"] > 1e6
+
+
+def test_a_big_but_gradual_or_sub_million_norm_is_not_an_absurd_jump():
+    below_a_million = [{"step": 1, "grad_norm": 3.0}, {"step": 2, "grad_norm": 5e5}]
+    assert run_one(GradExplosion, below_a_million) == []
+    under_four_decades = [{"step": 1, "grad_norm": 200.0}, {"step": 2, "grad_norm": 1.5e6}]
+    assert run_one(GradExplosion, under_four_decades) == []
