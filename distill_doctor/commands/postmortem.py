@@ -99,7 +99,7 @@ def postmortem(
 
         from distill_doctor.render.report_text import print_report
 
-        console = Console(highlight=False)
+        console = Console(highlight=False, emoji=False)  # log text is not markup
         for number, (run, report) in enumerate(zip(runs, reports, strict=True), 1):
             if len(runs) > 1:
                 console.rule(f"run {number} of {len(runs)}: {run.name}")

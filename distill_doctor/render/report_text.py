@@ -59,7 +59,7 @@ def _verdict(report: Report) -> Panel:
         lines.append(Text(f"=> {chain.diagnosis}", style="bold"))
     if report.verdict != "no-data":
         lines += _coverage(report)
-    return Panel(Group(*lines), title="doctor postmortem", expand=False)
+    return Panel(Group(*lines), title=Text("doctor postmortem"), expand=False)
 
 
 def _judged_on(report: Report) -> str:
@@ -102,7 +102,7 @@ def _curves(report: Report) -> Group | None:
 
 
 def _timeline(report: Report) -> Table:
-    table = Table(title="timeline", show_lines=True, expand=True)
+    table = Table(title=Text("timeline", style="table.title"), show_lines=True, expand=True)
     table.add_column("step", justify="right", no_wrap=True)
     table.add_column("severity", no_wrap=True)
     table.add_column("id", no_wrap=True)
