@@ -50,8 +50,11 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except InputError as err:
             from rich.console import Console
+            from rich.text import Text
 
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {err}")
+            # The message quotes the user's paths and values: text, never markup.
+            message = Text.assemble(("error:", "bold red"), f" {err}")
+            Console(stderr=True, highlight=False, emoji=False).print(message)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Severity
@@ -84,14 +85,16 @@ def print_abort(console: Console, finding: Any, result: Any, run_dir: Path) -> N
     """The watchdog's stop: what, where, the evidence, the fix and how to go on."""
     at = "before step 1" if not finding.step else f"at step {finding.step}"
     console.print(
-        f"[bold red]Watchdog stopped the run[/] {at}: {finding.id} ({finding.code}) "
-        f"{finding.message}"
+        Text.assemble(
+            ("Watchdog stopped the run", "bold red"),
+            f" {at}: {finding.id} ({finding.code}) {finding.message}",
+        )
     )
     evidence = ", ".join(f"{k}={v}" for k, v in finding.evidence.items())
     if evidence:
-        console.print(f"  evidence: {evidence}")
+        console.print(f"  evidence: {evidence}", markup=False)
     if finding.fix:
-        console.print(f"  fix: {finding.fix}")
+        console.print(f"  fix: {finding.fix}", markup=False)
     console.print(
         f"  Checkpoint saved at step {result.state.step}. After the fix, resume with: "
         f"doctor train --resume {run_dir}  (or keep going as is: add --policy "
@@ -256,7 +259,7 @@ def train(
     if not here.is_main:
         raise typer.Exit(0 if result.status == "completed" else EXIT_CODES["stopped"])
     for line in summary_lines(result, seconds):
-        console.print(line)
+        console.print(line, markup=False)
     if watchdog.abort is not None and result.status == "stopped":
         print_abort(console, watchdog.abort, result, run_dir)
         raise typer.Exit(EXIT_WATCHDOG_ABORT)
@@ -264,7 +267,8 @@ def train(
         again = "doctor train" if not here.enabled else "torchrun ... -m distill_doctor train"
         console.print(
             f"Stopped at step {result.state.step} ({result.stop_reason}); checkpoint saved. "
-            f"Resume with: {again} --resume {run_dir}"
+            f"Resume with: {again} --resume {run_dir}",
+            markup=False,
         )
         raise typer.Exit(EXIT_CODES.get(result.stop_reason or "", EXIT_CODES["stopped"]))
     errors = [f for f in result.preflight if f.severity is Severity.ERROR]
@@ -340,7 +344,7 @@ def main_rank_observers(
     from distill_doctor.watchdog.view import FindingLines, LiveView, PlainView
 
     ranks = f" · {here.world_size} ranks" if here.enabled else ""
-    console.print(f"Config: {options.source} · run directory: {run_dir}{ranks}")
+    console.print(f"Config: {options.source} · run directory: {run_dir}{ranks}", markup=False)
     for note in opened.notes:
         console.print(note)
     sinks: list[Any] = [

@@ -145,7 +145,7 @@ class ProgressSink:
         shown = ", ".join(
             f"{k} {v:.4f}" for k, v in record.items() if k != STEP and isinstance(v, float)
         )
-        self.progress.console.print(f"[Eval] step {record[STEP]}: {shown}")
+        self.progress.console.print(f"[Eval] step {record[STEP]}: {shown}", markup=False)
 
     def on_run_end(self, status: str) -> None:
         self.progress.stop()

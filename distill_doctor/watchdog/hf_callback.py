@@ -53,7 +53,8 @@ class _Printer:
         at = "before training" if not finding.step else f"step {finding.step}"
         Console(stderr=True, highlight=False).print(
             f"[Doctor] [{finding.severity.value}] {finding.id} ({at}, {action.value}): "
-            f"{finding.message}"
+            f"{finding.message}",
+            markup=False,
         )
 
 

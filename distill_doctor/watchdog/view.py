@@ -109,7 +109,8 @@ def print_run_start(console: Console, info: dict[str, Any]) -> None:
     console.print(info["scheduler_line"])
     for finding in info.get("preflight", []):
         console.print(
-            f"[Check] {finding.severity.value} {finding.code} {finding.id}: {finding.message}"
+            f"[Check] {finding.severity.value} {finding.code} {finding.id}: {finding.message}",
+            markup=False,
         )
 
 
@@ -211,7 +212,7 @@ class PlainView:
         shown = ", ".join(
             f"{k} {v:.4f}" for k, v in record.items() if k != keys.STEP and isinstance(v, float)
         )
-        self.console.print(f"[Eval] step {record[keys.STEP]}: {shown}")
+        self.console.print(f"[Eval] step {record[keys.STEP]}: {shown}", markup=False)
 
     def on_finding(self, finding: Finding, action: Action) -> None:
         self.console.print(

@@ -287,3 +287,11 @@ def test_stdin_reads_yaml_flow_style_and_keeps_the_json_error_when_neither_reads
     assert done.returncode == 0 and "warmup-too-long" in done.stdout.decode()
     done = run_doctor("check", "-", stdin=b'{"output_dir": "o", ')
     assert done.returncode == 2 and "invalid JSON at line 1, column 21" in done.stderr
+
+
+def test_a_path_with_markup_and_emoji_codes_is_quoted_as_it_is(doctor, tmp_path):
+    # Rich markup in an error message once raised MarkupError ("[/]") or ate "[bold]".
+    path = tmp_path / "run_[/]_[bold]x_:fire:.json"
+    result = doctor("check", str(path))
+    output = "".join(result.output.split())
+    assert result.exit_code == 2 and "run_[/]_[bold]x_:fire:.json" in output

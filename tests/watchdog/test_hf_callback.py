@@ -115,3 +115,17 @@ def test_adjust_rebuilds_a_too_short_schedule_and_the_run_trains_to_the_end(tmp_
     assert lrs[19] == pytest.approx(1e-3 * (1 - 19 / 40), rel=0.01)  # the configured decay
     events = (tmp_path / "events.jsonl").read_text()
     assert '"action": "adjust"' in events and '"finding": "lr-zero"' in events
+
+
+def test_the_printed_line_keeps_its_brackets(capsys):
+    # "[error]" is a Rich style tag: printed as markup, the severity vanished from the line.
+    from distill_doctor.findings import Finding, Severity
+    from distill_doctor.watchdog.hf_callback import _Printer
+    from distill_doctor.watchdog.policy import Action
+
+    finding = Finding(
+        id="lr-zero", code="DD201", severity=Severity.ERROR, message="LR is 0 [/] [bold]", step=4
+    )
+    _Printer().on_finding(finding, Action.ABORT)
+    line = " ".join(capsys.readouterr().err.split())
+    assert "[Doctor] [error] lr-zero (step 4, abort): LR is 0 [/] [bold]" in line
