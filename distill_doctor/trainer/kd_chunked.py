@@ -27,6 +27,7 @@ and q_i / Q_tail * H_tail on the tokens that fall into the top-k tail bucket.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,6 +45,9 @@ TINY = torch.finfo(torch.float32).tiny
 # Below this tail mass some of its tokens' probabilities may have underflowed fp32 (1e-38):
 # such rows take the exact, slower logsumexp path.
 THIN_TAIL = 1e-20
+# The shifted logits are kept in base 2 (see shift_rows): LOG2_E converts in, LN_2 out.
+LOG2_E = 1.0 / math.log(2.0)
+LN_2 = math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -103,17 +107,19 @@ class Workspace:
 
 
 def shift_rows(z: Tensor, inv_t: float, out: Tensor, row_max: Tensor | None = None) -> Tensor:
-    """z / T - max(z / T) into `out` (fp32) in one pass, the division and the max subtraction
-    folded into one add; returns max(z / T) `[c, 1]`. `row_max`, max(z) when known, saves the
-    max pass (T > 0, so the max of z / T is the max of z, divided)."""
-    top = (z.amax(-1, keepdim=True) if row_max is None else row_max).float().mul_(inv_t)
-    torch.add(top.neg(), z, alpha=inv_t, out=out)
-    return top
+    """(z / T - max(z / T)) * log2(e) into `out` (fp32) in one pass, the division, the max
+    subtraction and the change of base folded into one add, so that exp2 of it is the
+    exp of the shifted logits (torch's exp2 takes half the time of its exp on CPU); returns
+    max(z / T) `[c, 1]`. `row_max`, max(z) when known, saves the max pass (T > 0)."""
+    top = (z.amax(-1, keepdim=True) if row_max is None else row_max).float()
+    alpha = inv_t * LOG2_E
+    torch.add(top * -alpha, z, alpha=alpha, out=out)
+    return top.mul_(inv_t)
 
 
 def exp_sums(shifted: Tensor, out: Tensor) -> Tensor:
-    """exp(`shifted`) into `out` (may be `shifted` itself); its row sums `[c, 1]`."""
-    return torch.exp(shifted, out=out).sum(-1, keepdim=True)
+    """exp2(`shifted`) into `out` (may be `shifted` itself); its row sums `[c, 1]`."""
+    return torch.exp2(shifted, out=out).sum(-1, keepdim=True)
 
 
 def row_dots(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
@@ -156,10 +162,11 @@ def full_vocab_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace
     its gradient with respect to the tempered student logits into `grad` (fp32 `[c, V]`)
     unless it is None.
 
-    Works on the shifted logits s = z / T - max and their exps e = exp(s), never normalised:
-    with S = sum(e), p = e_t / S_t and log p = s_t - log S_t, so every normalisation is a
-    `[c, 1]` factor folded into a dot product or into the gradient's last pass. The student's
-    exps are written into `grad` itself, which the gradient then overwrites in place."""
+    Works on the shifted logits s = z / T - max (in base 2: s2 = s * log2(e), see
+    shift_rows) and their exps e = exp(s), never normalised: with S = sum(e), p = e_t / S_t
+    and log p = s_t - log S_t, so every normalisation and change of base is a `[c, 1]` factor
+    folded into a dot product or into the gradient's last pass. The student's exps are
+    written into `grad` itself, which the gradient then overwrites in place."""
     rows, vocab = student.shape
     inv_t, beta = 1.0 / kd.temperature, kd.beta
     shift_t, exp_t = ws.get("t_shift", rows, vocab), ws.get("t_exp", rows, vocab)
@@ -169,19 +176,18 @@ def full_vocab_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace
     if kd.kind in ("forward_kl", "reverse_kl"):
         top_q = shift_rows(student, inv_t, exp_q)
         sum_q = exp_sums(exp_q, exp_q)
-        diff = shift_t.sub_(student, alpha=inv_t)  # d = z_t/T - max_t - z_q/T
+        diff = shift_t.sub_(student, alpha=inv_t * LOG2_E)  # d (z_t/T - max_t - z_q/T), base 2
         # log p - log q = d - log S_t + log S_q + max_q
         offset = sum_q.log() + top_q - sum_t.log()
         if kd.kind == "forward_kl":
-            loss = (row_dots(exp_t, diff, out=diff) / sum_t + offset).sum()
+            loss = (row_dots(exp_t, diff, out=diff) * (LN_2 / sum_t) + offset).sum()
             if grad is not None:  # q - p
                 grad.mul_(scale / sum_q).addcmul_(exp_t, -scale / sum_t)
             return loss
-        mean_diff = row_dots(exp_q, diff, out=exp_t) / sum_q  # E_q[d]
+        mean_diff = row_dots(exp_q, diff, out=exp_t) / sum_q  # E_q[d], base 2
         if grad is not None:  # q * (log q - log p - KL) = q * (E_q[d] - d)
-            factor = scale / sum_q
-            grad.mul_(diff.sub_(mean_diff).mul_(-factor))
-        return (mean_diff + offset).neg_().sum()
+            grad.mul_(diff.sub_(mean_diff).mul_(-LN_2 * scale / sum_q))
+        return (mean_diff * LN_2 + offset).neg_().sum()
     if kd.kind != "jsd":
         raise ValueError(f"unknown kd_loss {kd.kind!r}")
     shift_q = ws.get("s_shift", rows, vocab)
@@ -190,15 +196,16 @@ def full_vocab_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace
     # log M, clamped: log(0) where both p and q underflow would make 0 * log 0 NaN
     log_mix = ws.get("mix", rows, vocab)
     torch.mul(exp_t, beta / sum_t, out=log_mix).addcmul_(exp_q, (1.0 - beta) / sum_q)
-    log_mix.clamp_(min=TINY).log_()
-    log_sum_t, log_sum_q = sum_t.log(), sum_q.log()
+    log_mix.clamp_(min=TINY).log2_()
+    log_sum_t, log_sum_q = sum_t.log2(), sum_q.log2()
+    # the KLs in base 2 (bits) until the end
     kl_p = row_dots(exp_t, shift_t.sub_(log_mix), out=shift_t) / sum_t - log_sum_t
     diff_q = shift_q.sub_(log_mix)
     kl_q = row_dots(exp_q, diff_q, out=exp_t) / sum_q - log_sum_q
     if grad is not None:  # (1 - beta) q * (log q - log M - KL(q || M))
-        factor = scale * (1.0 - beta) / sum_q
+        factor = LN_2 * scale * (1.0 - beta) / sum_q
         grad.mul_(diff_q.sub_(log_sum_q + kl_q).mul_(factor))
-    return beta * kl_p.sum() + (1.0 - beta) * kl_q.sum()
+    return LN_2 * (beta * kl_p.sum() + (1.0 - beta) * kl_q.sum())
 
 
 def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
@@ -208,8 +215,8 @@ def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
     The tail sum adds the other tokens' exps, never S - sum(top k), which rounds to 0 when
     the top k hold nearly everything."""
     top = shift_rows(z, inv_t, out, row_max)
-    picked = out.gather(-1, ids)
-    tail = out.exp_().scatter_(-1, ids, 0.0).sum(-1, keepdim=True)
+    picked = out.gather(-1, ids).mul_(LN_2)
+    tail = out.exp2_().scatter_(-1, ids, 0.0).sum(-1, keepdim=True)
     return picked, top, tail, tail + picked.exp().sum(-1, keepdim=True)
 
 
@@ -297,8 +304,8 @@ def ce_terms(student: Tensor, targets: Tensor, ws: Workspace, grad, scale: float
     rows, width = student.shape
     exps = grad if grad is not None else ws.get("ce_exp", rows, width)
     shift_rows(student, 1.0, exps)
-    picked = exps.gather(-1, targets[:, None])
-    total = exps.exp_().sum(-1, keepdim=True)
+    picked = exps.gather(-1, targets[:, None]).mul_(LN_2)
+    total = exps.exp2_().sum(-1, keepdim=True)
     loss = (total.log() - picked).sum()
     if grad is not None:
         grad.mul_(scale / total).scatter_add_(-1, targets[:, None], torch.full_like(picked, -scale))
