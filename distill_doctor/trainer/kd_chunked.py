@@ -226,9 +226,9 @@ def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
 
 
 def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor):
-    """The k log-probs plus the tail's (`[c, k + 1]`) from `tail_exps`'s sums; rows `thin`
-    (tail mass below THIN_TAIL, some of its terms may have underflowed) take the tail's log
-    from `exact_tail` (log of the tail's exp sum); k == V leaves no tail: LOG_ZERO."""
+    """The k log-probs plus the tail's (`[c, k + 1]`) from `tail_exps`'s sums; the rows where
+    `exact_tail` is not NaN (thin tails, some of whose terms may have underflowed) take the
+    log of the tail's exp sum from it; k == V leaves no tail: LOG_ZERO."""
     log_total = total.log()
     log_tail = torch.where(exact_tail.isnan(), tail.log(), exact_tail) - log_total
     return torch.cat([picked - log_total, log_tail.clamp_(min=LOG_ZERO)], -1)
