@@ -11,22 +11,28 @@ few fp32 `[chunk, V]` buffers. The same idea as Liger-Kernel's fused losses and 
 chunked output, without a kernel of its own.
 
 Speed: in eager torch every op is one pass over the chunk, so the count of passes is the
-cost. The chunk buffers (`Workspace`) are allocated once and filled with out= and in-place
-ops; each softmax yields both probabilities and log-probabilities for one exp per element
-(`tempered_dist`); row sums of products are batched dot products (`row_dots`), with no
-product tensor; consecutive rows are read as views and the gradient is written straight
-into its rows. Chunks of ~2 MiB per buffer keep the handful of buffers in cache
-(benchmarks/kd_loss.py --chunk-rows).
+cost, and exp, log and bmm passes cost far more than the rest on CPU. The chunk buffers
+(`Workspace`) are allocated once and filled with out= and in-place ops. Each model's logits
+take one max pass and one add that divides by T, subtracts the max and changes to base 2
+(`shift_rows`), then one exp2 (half the time of torch's exp) and one sum: the distributions
+are never normalised, their sums are `[c, 1]` factors folded into the dot products and the
+gradient's last pass. The student's exps go straight into the output gradient's rows, which
+the gradient then overwrites in place. Row dot products are a product into a spent buffer
+and a sum (bmm takes ten times as long). Full forward KL takes 13 passes over the chunk (two
+of them exp2), reverse KL 14, JSD 21 (one log2); top-k tail mode 8 after its topk, whose
+row max comes from the topk's values. Consecutive rows are read as views; chunks of ~2 MiB
+per buffer (benchmarks/kd_loss.py --chunk-rows).
 
-Every divergence comes as its row losses and H = dL/dlog Q, the gradient with respect to
-the student's log-probabilities, shifted by a multiple of Q so that it sums to 0 (the
-softmax's Jacobian ignores such shifts). Then the gradient with respect to the tempered
-student logits is H itself for full-vocabulary KD and for the renormalised top-k buckets,
-and q_i / Q_tail * H_tail on the tokens that fall into the top-k tail bucket.
+Every divergence's gradient is H = dL/dlog Q, the gradient with respect to the student's
+log-probabilities, shifted by a multiple of Q so that it sums to 0 (the softmax's Jacobian
+ignores such shifts). Then the gradient with respect to the tempered student logits is H
+itself for full-vocabulary KD and for the renormalised top-k buckets, and
+q_i / Q_tail * H_tail on the tokens that fall into the top-k tail bucket.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -44,6 +50,9 @@ TINY = torch.finfo(torch.float32).tiny
 # Below this tail mass some of its tokens' probabilities may have underflowed fp32 (1e-38):
 # such rows take the exact, slower logsumexp path.
 THIN_TAIL = 1e-20
+# The shifted logits are kept in base 2 (see shift_rows): LOG2_E converts in, LN_2 out.
+LOG2_E = 1.0 / math.log(2.0)
+LN_2 = math.log(2.0)
 
 
 @dataclass(frozen=True)
@@ -102,37 +111,37 @@ class Workspace:
         return buffer[:rows]
 
 
-def tempered_dist(z: Tensor, temperature: float, log_out: Tensor, prob_out: Tensor) -> Dist:
-    """log_softmax(z / T) into `log_out` and softmax(z / T) into `prob_out`, in six passes
-    over the row and one exp per element (torch's softmax and log_softmax, one output each,
-    would take two exps or a second max pass to give both)."""
-    if z.dtype == torch.float32:
-        torch.div(z, temperature, out=log_out)
-    else:  # upcast first: dividing in half precision would round before the upcast
-        log_out.copy_(z).div_(temperature)
-    log_out.sub_(log_out.amax(-1, keepdim=True))
-    total = torch.exp(log_out, out=prob_out).sum(-1, keepdim=True)
-    prob_out.div_(total)
-    log_out.sub_(total.log_())
-    return Dist(prob_out, log_out)
+def shift_rows(z: Tensor, inv_t: float, out: Tensor, row_max: Tensor | None = None) -> Tensor:
+    """(z / T - max(z / T)) * log2(e) into `out` (fp32) in one pass, the division, the max
+    subtraction and the change of base folded into one add, so that exp2 of it is the
+    exp of the shifted logits (torch's exp2 takes half the time of its exp on CPU); returns
+    max(z / T) `[c, 1]`. `row_max`, max(z) when known, saves the max pass (T > 0)."""
+    top = (z.amax(-1, keepdim=True) if row_max is None else row_max).float()
+    alpha = inv_t * LOG2_E
+    torch.add(top * -alpha, z, alpha=alpha, out=out)
+    return top.mul_(inv_t)
+
+
+def exp_sums(shifted: Tensor, out: Tensor) -> Tensor:
+    """exp2(`shifted`) into `out` (may be `shifted` itself); its row sums `[c, 1]`."""
+    return torch.exp2(shifted, out=out).sum(-1, keepdim=True)
+
+
+def row_dots(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+    """`[c, 1]`: sum(a * b) per row, the product in `out` when given. Two cheap passes: a
+    batched dot product (bmm) of `[c, 1, V]` by `[c, V, 1]` avoids the product but takes
+    about ten times as long as both on CPU."""
+    return torch.mul(a, b, out=out).sum(-1, keepdim=True)
 
 
 def from_log_probs(log_probs: Tensor) -> Dist:
     return Dist(log_probs.exp(), log_probs)
 
 
-def row_dots(a: Tensor, b: Tensor) -> Tensor:
-    """`[c, 1]`: sum(a * b) per row, with no `[c, V]` product in between."""
-    return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1, 1)
-
-
-def divergence_terms(
-    teacher: Dist, student: Dist, kind: str, beta: float, with_grad: bool, scratch=None
-):
-    """Summed divergence between the teacher's p and the student's q over the last dim, and
-    (h, factor) with factor * h = H = dL/dlog q shifted to sum to 0 per row (h None without
-    `with_grad`). Works in place: both log-probs and q are overwritten; jsd writes its
-    mixture into `scratch` (shaped like q) when given."""
+def divergence_terms(teacher: Dist, student: Dist, kind: str, beta: float, with_grad: bool):
+    """Summed divergence between the teacher's p and the student's q over the last dim (the
+    k (+1) buckets of top-k KD: small tensors), and (h, factor) with factor * h = H = dL/dlog q
+    shifted to sum to 0 per row (h None without `with_grad`). Overwrites both log-probs and q."""
     (p, lp), (q, lq) = teacher, student
     if kind == "forward_kl":
         loss = row_dots(p, lp.sub_(lq)).sum()
@@ -142,8 +151,7 @@ def divergence_terms(
         rows = row_dots(q, diff)
         return rows.sum(), (diff.sub_(rows).mul_(q) if with_grad else None), 1.0
     if kind == "jsd":
-        log_mix = torch.mul(p, beta, out=scratch) if scratch is not None else p * beta
-        log_mix.add_(q, alpha=1.0 - beta).clamp_(min=TINY).log_()
+        log_mix = (p * beta).add_(q, alpha=1.0 - beta).clamp_(min=TINY).log_()
         kl_p = row_dots(p, lp.sub_(log_mix)).sum()
         student_diff = lq.sub_(log_mix)
         kl_q_rows = row_dots(q, student_diff)
@@ -154,95 +162,159 @@ def divergence_terms(
     raise ValueError(f"unknown kd_loss {kind!r}")
 
 
-def tail_buckets(full: Dist, ids: Tensor) -> tuple[Tensor, Tensor]:
-    """The k log-probs at `ids` plus log(1 - their mass) (`[c, k + 1]`) of the distribution
-    `full`, and which rows have a thin tail (`[c, 1]` bool).
+def full_vocab_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, grad, scale):
+    """Full-vocabulary KD summed over one chunk's rows (logits `[c, V]`); writes `scale` times
+    its gradient with respect to the tempered student logits into `grad` (fp32 `[c, V]`)
+    unless it is None.
 
-    The tail mass is a sum of the other tokens' probabilities, never 1 - sum(top k), which
-    rounds to 0 when the top k hold nearly everything. Where it is below THIN_TAIL (some of
-    its terms may have underflowed) a logsumexp over the other log-probs gives it exactly;
-    k == V leaves no tail, and LOG_ZERO stands in. Zeroes `full.probs` at `ids` (no one reads
-    them there again: `tail_gradient` writes H_j over them)."""
-    tail_mass = full.probs.scatter_(-1, ids, 0.0).sum(-1, keepdim=True)
-    thin = tail_mass < THIN_TAIL
-    tail = tail_mass.log_()
-    if thin.any():
-        rows = thin.squeeze(1).nonzero().squeeze(1)
-        masked = full.log_probs[rows].scatter_(-1, ids[rows], float("-inf"))
-        tail[rows] = masked.logsumexp(-1, keepdim=True)
-    picked = full.log_probs.gather(-1, ids)
-    return torch.cat([picked, tail.clamp_(min=LOG_ZERO)], -1), thin
-
-
-def tail_gradient(student: Dist, log_tail: Tensor, thin: Tensor, h: Tensor, ids: Tensor):
-    """dL/dz from H over the k + 1 buckets, in place of `student.probs`: H_j at the top-k
-    ids, q_i / Q_tail * H_tail on the tail's tokens (through log-probs on thin-tail rows,
-    where q_i may have underflowed)."""
-    h_tail = h[:, -1:]
-    share = torch.where(thin, 0.0, h_tail / log_tail.exp().clamp(min=THIN_TAIL))
-    grad = student.probs.mul_(share)
-    if thin.any():
-        rows = thin.squeeze(1).nonzero().squeeze(1)
-        exact = (student.log_probs[rows] - log_tail[rows]).clamp_(max=0.0).exp_()
-        grad[rows] = exact.mul_(h_tail[rows])
-    return grad.scatter_(-1, ids, h[:, :-1])
-
-
-def kd_terms(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, with_grad: bool):
-    """KD summed over one chunk's rows (logits `[c, V]`, any float dtype), and (h, factor):
-    factor * h is its gradient with respect to the tempered student logits, before the loss
-    scale (h `[c, V]` fp32, one of `ws`'s buffers)."""
+    Works on the shifted logits s = z / T - max (in base 2: s2 = s * log2(e), see
+    shift_rows) and their exps e = exp(s), never normalised: with S = sum(e), p = e_t / S_t
+    and log p = s_t - log S_t, so every normalisation and change of base is a `[c, 1]` factor
+    folded into a dot product or into the gradient's last pass. The student's exps are
+    written into `grad` itself, which the gradient then overwrites in place."""
     rows, vocab = student.shape
-    temperature = kd.temperature
-    if kd.top_k is None:
-        teacher_dist = tempered_dist(
-            teacher, temperature, ws.get("t_log", rows, vocab), ws.get("t_prob", rows, vocab)
-        )
-        student_dist = tempered_dist(
-            student, temperature, ws.get("s_log", rows, vocab), ws.get("s_prob", rows, vocab)
-        )
-        scratch = ws.get("mix", rows, vocab) if kd.kind == "jsd" else None
-        return divergence_terms(teacher_dist, student_dist, kd.kind, kd.beta, with_grad, scratch)
-    ids = teacher.topk(kd.top_k, dim=-1, sorted=False).indices  # the order of teacher / T
+    inv_t, beta = 1.0 / kd.temperature, kd.beta
+    shift_t, exp_t = ws.get("t_shift", rows, vocab), ws.get("t_exp", rows, vocab)
+    shift_rows(teacher, inv_t, shift_t)
+    sum_t = exp_sums(shift_t, exp_t)
+    exp_q = grad if grad is not None else ws.get("s_exp", rows, vocab)
+    if kd.kind in ("forward_kl", "reverse_kl"):
+        top_q = shift_rows(student, inv_t, exp_q)
+        sum_q = exp_sums(exp_q, exp_q)
+        diff = shift_t.sub_(student, alpha=inv_t * LOG2_E)  # d (z_t/T - max_t - z_q/T), base 2
+        # log p - log q = d - log S_t + log S_q + max_q
+        offset = sum_q.log() + top_q - sum_t.log()
+        if kd.kind == "forward_kl":
+            loss = (row_dots(exp_t, diff, out=diff) * (LN_2 / sum_t) + offset).sum()
+            if grad is not None:  # q - p
+                grad.mul_(scale / sum_q).addcmul_(exp_t, -scale / sum_t)
+            return loss
+        mean_diff = row_dots(exp_q, diff, out=exp_t) / sum_q  # E_q[d], base 2
+        if grad is not None:  # q * (log q - log p - KL) = q * (E_q[d] - d)
+            grad.mul_(diff.sub_(mean_diff).mul_(-LN_2 * scale / sum_q))
+        return (mean_diff * LN_2 + offset).neg_().sum()
+    if kd.kind != "jsd":
+        raise ValueError(f"unknown kd_loss {kd.kind!r}")
+    shift_q = ws.get("s_shift", rows, vocab)
+    shift_rows(student, inv_t, shift_q)
+    sum_q = exp_sums(shift_q, exp_q)
+    # log M, clamped: log(0) where both p and q underflow would make 0 * log 0 NaN
+    log_mix = ws.get("mix", rows, vocab)
+    torch.mul(exp_t, beta / sum_t, out=log_mix).addcmul_(exp_q, (1.0 - beta) / sum_q)
+    log_mix.clamp_(min=TINY).log2_()
+    log_sum_t, log_sum_q = sum_t.log2(), sum_q.log2()
+    # the KLs in base 2 (bits) until the end
+    kl_p = row_dots(exp_t, shift_t.sub_(log_mix), out=shift_t) / sum_t - log_sum_t
+    diff_q = shift_q.sub_(log_mix)
+    kl_q = row_dots(exp_q, diff_q, out=exp_t) / sum_q - log_sum_q
+    if grad is not None:  # (1 - beta) q * (log q - log M - KL(q || M))
+        factor = LN_2 * scale * (1.0 - beta) / sum_q
+        grad.mul_(diff_q.sub_(log_sum_q + kl_q).mul_(factor))
+    return LN_2 * (beta * kl_p.sum() + (1.0 - beta) * kl_q.sum())
+
+
+def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
+    """For top-k tail KD: the shifted logits s = z / T - max at `ids` (`[c, k]`), exp(s) into
+    `out` with 0 at `ids`, the row max of z / T, the tail's exp sum and the exp sum S.
+
+    The tail sum adds the other tokens' exps, never S - sum(top k), which rounds to 0 when
+    the top k hold nearly everything."""
+    top = shift_rows(z, inv_t, out, row_max)
+    picked = out.gather(-1, ids).mul_(LN_2)
+    tail = out.exp2_().scatter_(-1, ids, 0.0).sum(-1, keepdim=True)
+    return picked, top, tail, tail + picked.exp().sum(-1, keepdim=True)
+
+
+def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor):
+    """The k log-probs plus the tail's (`[c, k + 1]`) from `tail_exps`'s sums; the rows where
+    `exact_tail` is not NaN (thin tails, some of whose terms may have underflowed) take the
+    log of the tail's exp sum from it; k == V leaves no tail: LOG_ZERO."""
+    log_total = total.log()
+    log_tail = torch.where(exact_tail.isnan(), tail.log(), exact_tail) - log_total
+    return torch.cat([picked - log_total, log_tail.clamp_(min=LOG_ZERO)], -1)
+
+
+def exact_log_tails(z: Tensor, inv_t: float, top: Tensor, ids: Tensor, thin: Tensor):
+    """`[c, 1]`: log of the tail's exp sum by logsumexp on the `thin` rows (recomputed from
+    the logits: few rows, if any), NaN elsewhere; and those rows' shifted logits with -inf at
+    `ids` (None without thin rows)."""
+    exact = torch.full_like(top, float("nan"))
+    if not thin.any():
+        return exact, None, None
+    rows = thin.squeeze(1).nonzero().squeeze(1)
+    shifted = (z[rows].float() * inv_t - top[rows]).scatter_(-1, ids[rows], float("-inf"))
+    exact[rows] = shifted.logsumexp(-1, keepdim=True)
+    return exact, rows, shifted
+
+
+def top_k_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, grad, scale):
+    """KD over the teacher's top k tokens (summed over the chunk's rows), `scale` times its
+    gradient with respect to the tempered student logits written into `grad` unless None.
+
+    Tail mode: buckets k + 1 (the tail's mass), whose gradient is H_j at the top-k ids and
+    q_i / Q_tail * H_tail = e_i / (the tail's exp sum) * H_tail on the tail's tokens (the
+    normalisation cancels); on thin-tail rows, where e_i may have underflowed, through the
+    exact shifted logits instead. Renormalize mode: a softmax over the k tokens alone."""
+    rows, vocab = student.shape
+    inv_t = 1.0 / kd.temperature
+    found = teacher.topk(kd.top_k, dim=-1, sorted=False)  # the order of teacher / T
+    ids = found.indices
     if kd.top_k_mode == "renormalize":
-        lp = from_log_probs((teacher.gather(-1, ids).float() / temperature).log_softmax(-1))
-        lq = from_log_probs((student.gather(-1, ids).float() / temperature).log_softmax(-1))
-        loss, h, factor = divergence_terms(lp, lq, kd.kind, kd.beta, with_grad)
-        if not with_grad:
-            return loss, None, factor
-        return loss, ws.get("s_prob", rows, vocab).zero_().scatter_(-1, ids, h), factor
+        lp = from_log_probs((found.values.float() * inv_t).log_softmax(-1))
+        lq = from_log_probs((student.gather(-1, ids).float() * inv_t).log_softmax(-1))
+        loss, h, factor = divergence_terms(lp, lq, kd.kind, kd.beta, grad is not None)
+        if grad is not None:
+            grad.zero_().scatter_(-1, ids, h.mul_(scale * factor))
+        return loss
     if kd.top_k_mode != "tail":
         raise ValueError(f"unknown kd_top_k_mode {kd.top_k_mode!r}")
-    teacher_full = tempered_dist(
-        teacher, temperature, ws.get("t_log", rows, vocab), ws.get("t_prob", rows, vocab)
+    exps_t = ws.get("t_exp", rows, vocab)
+    picked_t, top_t, tail_t, total_t = tail_exps(
+        teacher, inv_t, ids, exps_t, found.values.amax(-1, keepdim=True)
     )
-    student_full = tempered_dist(
-        student, temperature, ws.get("s_log", rows, vocab), ws.get("s_prob", rows, vocab)
-    )
-    lp, _ = tail_buckets(teacher_full, ids)
-    lq, thin = tail_buckets(student_full, ids)
-    log_tail = lq[:, -1:].clone()  # divergence_terms overwrites lq
+    exact_t, _, _ = exact_log_tails(teacher, inv_t, top_t, ids, tail_t < THIN_TAIL * total_t)
+    exps_q = grad if grad is not None else ws.get("s_exp", rows, vocab)
+    picked_q, top_q, tail_q, total_q = tail_exps(student, inv_t, ids, exps_q)
+    thin = tail_q < THIN_TAIL * total_q
+    exact_q, thin_rows, shifted = exact_log_tails(student, inv_t, top_q, ids, thin)
+    lp = bucket_log_probs(picked_t, tail_t, total_t, exact_t)
+    lq = bucket_log_probs(picked_q, tail_q, total_q, exact_q)
     loss, h, factor = divergence_terms(
-        from_log_probs(lp), from_log_probs(lq), kd.kind, kd.beta, with_grad
+        from_log_probs(lp), from_log_probs(lq), kd.kind, kd.beta, grad is not None
     )
-    if not with_grad:
-        return loss, None, factor
-    return loss, tail_gradient(student_full, log_tail, thin, h, ids), factor
+    if grad is None:
+        return loss
+    h.mul_(scale * factor)
+    h_tail = h[:, -1:]
+    grad.mul_(torch.where(thin, 0.0, h_tail / tail_q))
+    if thin_rows is not None:
+        exact = shifted.sub_(exact_q[thin_rows].clamp(min=LOG_ZERO)).clamp_(max=0.0).exp_()
+        grad[thin_rows] = exact.mul_(h_tail[thin_rows])
+    grad.scatter_(-1, ids, h[:, :-1])
+    return loss
 
 
-def ce_terms(student: Tensor, targets: Tensor, ws: Workspace, with_grad: bool):
-    """Next-token CE summed over one chunk's rows, and its gradient softmax - one_hot (in
-    one of `ws`'s buffers)."""
+def kd_terms(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, grad, scale):
+    """KD summed over one chunk's rows (logits `[c, V]`, any float dtype); writes `scale`
+    times its gradient with respect to the tempered student logits into `grad` (fp32
+    `[c, V]`) unless it is None."""
+    if kd.top_k is None:
+        return full_vocab_kd(student, teacher, kd, ws, grad, scale)
+    return top_k_kd(student, teacher, kd, ws, grad, scale)
+
+
+def ce_terms(student: Tensor, targets: Tensor, ws: Workspace, grad, scale: float):
+    """Next-token CE summed over one chunk's rows; writes `scale` times its gradient,
+    softmax - one_hot, into `grad` unless it is None (the exps are computed in place there)."""
     rows, width = student.shape
-    dist = tempered_dist(
-        student, 1.0, ws.get("ce_log", rows, width), ws.get("ce_prob", rows, width)
-    )
-    picked = dist.log_probs.gather(-1, targets[:, None])
-    if not with_grad:
-        return -picked.sum(), None
-    return -picked.sum(), dist.probs.scatter_add_(
-        -1, targets[:, None], torch.full_like(picked, -1.0)
-    )
+    exps = grad if grad is not None else ws.get("ce_exp", rows, width)
+    shift_rows(student, 1.0, exps)
+    picked = exps.gather(-1, targets[:, None]).mul_(LN_2)
+    total = exps.exp2_().sum(-1, keepdim=True)
+    loss = (total.log() - picked).sum()
+    if grad is not None:
+        grad.mul_(scale / total).scatter_add_(-1, targets[:, None], torch.full_like(picked, -scale))
+    return loss
 
 
 def chunk_terms(student, teacher, targets, spec: LogitsLossSpec, ws: Workspace, grad):
@@ -250,26 +322,24 @@ def chunk_terms(student, teacher, targets, spec: LogitsLossSpec, ws: Workspace, 
     gradient with respect to `student` into `grad` (fp32 `[c, width]`) unless it is None."""
     zero = torch.zeros((), device=student.device)
     ce = kd = zero
-    with_grad = grad is not None
     written = False
     if spec.ce_weight > 0:
-        ce, h = ce_terms(student, targets, ws, with_grad)
-        if with_grad:
-            torch.mul(h, spec.ce_weight, out=grad)
-            written = True
+        ce = ce_terms(student, targets, ws, grad, spec.ce_weight)
+        written = grad is not None
     if spec.kd_weight > 0:
-        kd, h, factor = kd_terms(student[:, : spec.kd_vocab], teacher, spec.kd, ws, with_grad)
+        rows, vocab = student.shape[0], spec.kd_vocab
+        columns = None if grad is None else grad[:, :vocab]
+        # after CE the KD gradient goes to a buffer and is added: one more pass
+        target = ws.get("kd_grad", rows, vocab) if written else columns
+        scale = spec.kd_weight * spec.kd.loss_scale / spec.kd.temperature
+        kd = kd_terms(student[:, :vocab], teacher, spec.kd, ws, target, scale)
         kd = kd * spec.kd.loss_scale
-        if with_grad:
-            scale = factor * spec.kd_weight * spec.kd.loss_scale / spec.kd.temperature
-            columns = grad[:, : spec.kd_vocab]
-            if written:
-                columns.add_(h, alpha=scale)
-            else:
-                torch.mul(h, scale, out=columns)
-                grad[:, spec.kd_vocab :].zero_()
-                written = True
-    if with_grad and not written:
+        if written:
+            columns.add_(target)
+        elif grad is not None:
+            grad[:, vocab:].zero_()
+            written = True
+    if grad is not None and not written:
         grad.zero_()
     return ce, kd
 
