@@ -56,6 +56,8 @@ def check(ctx: CheckContext) -> list[Finding]:
         return []
     if ctx.run.teacher_signal != "online":
         return []  # the teacher's top-k or precomputed signal: no teacher logits in the step
+    if ctx.dialect == "native" and cfg.kd_fused_lm_head:
+        return []  # the bundled trainer's fused loss: neither model's logits ever exist
     if ctx.dialect != "native" and not ctx.is_given("max_length"):
         return []  # the sequence length is the dataset's: unknown (a coverage line says so)
     gpu_gb = ctx.gpu.memory_gb if ctx.gpu else DEFAULT_GPU_GB

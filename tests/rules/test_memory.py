@@ -136,3 +136,12 @@ def test_fused_lm_head_keeps_one_block_of_logits_and_the_head_gradient():
     plain = peak_training_memory(plain_ctx.config, plain_ctx.student, plain_ctx.student, GPT2_VOCAB)
     assert plain["logits"] == SEED_TOKENS * GPT2_VOCAB * CHUNKED_BYTES + GPT2_WORKSPACE
     assert fused["total"] - fused["logits"] == plain["total"] - plain["logits"]
+
+
+def test_full_vocab_kd_memory_is_silent_when_the_fused_head_keeps_no_logits():
+    data = fixture_context("full-vocab-kd-memory", "fail").config.model_dump()
+    assert full_vocab_kd_memory.check(make_context(data)) != []
+    data["kd_fused_lm_head"] = True
+    assert full_vocab_kd_memory.check(make_context(data)) == []
+    # A Hugging Face script runs its own (straightforward) loss whatever the key says.
+    assert full_vocab_kd_memory.check(make_context(data, dialect="hf")) != []
