@@ -41,6 +41,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from distill_doctor.config.schema import KD_CHUNK_ELEMENTS
+from distill_doctor.trainer.top_k_select import top_k
 
 # Stands in for log(0) in the top-k tail bucket: exp(-1e4) is exactly 0 in fp32, and unlike
 # -inf it keeps 0 * (log p - log q) at 0 instead of NaN.
@@ -257,7 +258,7 @@ def top_k_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, gra
     exact shifted logits instead. Renormalize mode: a softmax over the k tokens alone."""
     rows, vocab = student.shape
     inv_t = 1.0 / kd.temperature
-    found = teacher.topk(kd.top_k, dim=-1, sorted=False)  # the order of teacher / T
+    found = top_k(teacher, kd.top_k)  # the order of teacher / T (T > 0)
     ids = found.indices
     if kd.top_k_mode == "renormalize":
         lp = from_log_probs((found.values.float() * inv_t).log_softmax(-1))
