@@ -226,22 +226,43 @@ def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
     return picked, top, tail, tail + picked.exp().sum(-1, keepdim=True)
 
 
-def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor):
+def student_tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor):
+    """`tail_exps` for the student, shifted by its largest logit among the teacher's top k
+    instead of its row max, which saves a max pass over the row. That shift is at most the
+    max, so every sum is at least 1 and the sums are as exact as before; but an exp
+    overflows where the student puts a logit more than about 88 T above all of the
+    teacher's top k: those rows (sums inf) are redone with the row max."""
+    found = tail_exps(z, inv_t, ids, out, z.gather(-1, ids).amax(-1, keepdim=True))
+    overflow = found[-1].isinf().squeeze(1)
+    if not overflow.any():
+        return found
+    rows = overflow.nonzero().squeeze(1)
+    exps = torch.empty(rows.numel(), z.shape[1], device=z.device)
+    redone = tail_exps(z[rows], inv_t, ids[rows], exps)
+    out[rows] = exps
+    for value, fixed in zip(found, redone, strict=True):
+        value[rows] = fixed
+    return found
+
+
+def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor | None):
     """The k log-probs plus the tail's (`[c, k + 1]`) from `tail_exps`'s sums; the rows where
     `exact_tail` is not NaN (thin tails, some of whose terms may have underflowed) take the
-    log of the tail's exp sum from it; k == V leaves no tail: LOG_ZERO."""
+    log of the tail's exp sum from it (None: no such rows); k == V leaves no tail: LOG_ZERO."""
     log_total = total.log()
-    log_tail = torch.where(exact_tail.isnan(), tail.log(), exact_tail) - log_total
-    return torch.cat([picked - log_total, log_tail.clamp_(min=LOG_ZERO)], -1)
+    log_tail = tail.log()
+    if exact_tail is not None:
+        log_tail = torch.where(exact_tail.isnan(), log_tail, exact_tail)
+    return torch.cat([picked - log_total, log_tail.sub_(log_total).clamp_(min=LOG_ZERO)], -1)
 
 
 def exact_log_tails(z: Tensor, inv_t: float, top: Tensor, ids: Tensor, thin: Tensor):
     """`[c, 1]`: log of the tail's exp sum by logsumexp on the `thin` rows (recomputed from
     the logits: few rows, if any), NaN elsewhere; and those rows' shifted logits with -inf at
-    `ids` (None without thin rows)."""
-    exact = torch.full_like(top, float("nan"))
+    `ids`. All three None without thin rows."""
     if not thin.any():
-        return exact, None, None
+        return None, None, None
+    exact = torch.full_like(top, float("nan"))
     rows = thin.squeeze(1).nonzero().squeeze(1)
     shifted = (z[rows].float() * inv_t - top[rows]).scatter_(-1, ids[rows], float("-inf"))
     exact[rows] = shifted.logsumexp(-1, keepdim=True)
@@ -275,7 +296,7 @@ def top_k_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, gra
     )
     exact_t, _, _ = exact_log_tails(teacher, inv_t, top_t, ids, tail_t < THIN_TAIL * total_t)
     exps_q = grad if grad is not None else ws.get("s_exp", rows, vocab)
-    picked_q, top_q, tail_q, total_q = tail_exps(student, inv_t, ids, exps_q)
+    picked_q, top_q, tail_q, total_q = student_tail_exps(student, inv_t, ids, exps_q)
     thin = tail_q < THIN_TAIL * total_q
     exact_q, thin_rows, shifted = exact_log_tails(student, inv_t, top_q, ids, thin)
     lp = bucket_log_probs(picked_t, tail_t, total_t, exact_t)

@@ -170,6 +170,32 @@ def test_teacher_ties_at_the_k_boundary_give_the_oracle_loss_where_the_student_t
     torch.testing.assert_close(loss, oracle(student, teacher, kd), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(("kind", "beta"), KINDS)
+def test_a_student_logit_far_above_its_logits_at_the_teachers_top_k(kind, beta):
+    """The student's exps are shifted by its largest logit among the teacher's top k: rows
+    where another of its logits is 500 above that overflow and are redone with the row max."""
+    teacher, student = randn(7, ROWS, V), randn(8, ROWS, V)
+    teacher[:, [700, 999]] = -10.0  # outside the teacher's top k
+    student[1, 700] = 500.0
+    student[4, 999] = 120.0  # 120 at T = 1 overflows fp32's exp as well
+    kd = KDOptions(kind, 1.0, True, beta, K, "tail")
+    targets = torch.zeros(ROWS, dtype=torch.long)
+    loss, grad = loss_and_grad(
+        lambda s: (
+            logits_loss(
+                s, teacher, targets, MASK, kd=kd, ce_weight=0.0, kd_weight=1.0, chunk_rows=3
+            ).total
+        ),
+        student,
+    )
+    expected_loss, expected_grad = loss_and_grad(
+        lambda s: oracle(s[MASK], teacher[MASK], kd), student
+    )
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    torch.testing.assert_close(loss, expected_loss, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+
 def test_a_teacher_row_of_nan_or_minus_infinity_gives_a_nan_loss_as_before():
     teacher, student = randn(5, ROWS, V), randn(6, ROWS, V)
     kd = KDOptions("forward_kl", 1.0, True, 0.5, K, "tail")
