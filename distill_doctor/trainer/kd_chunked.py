@@ -51,6 +51,12 @@ TINY = torch.finfo(torch.float32).tiny
 # Below this tail mass some of its tokens' probabilities may have underflowed fp32 (1e-38):
 # such rows take the exact, slower logsumexp path.
 THIN_TAIL = 1e-20
+# Top-k KD keeps at most three vocabulary-wide fp32 buffers per chunk (the teacher's exps;
+# the KD gradient beside CE's; a gradient copy for rows that are no view) where full KD keeps
+# up to six and `doctor check` counts nine: twice the rows still fit under that count, and
+# they halve the ~120 small ops every chunk pays, about a tenth of the tail mode's time at
+# V = 50,257 (measured with benchmarks/kd_loss.py --chunk-rows).
+TOP_K_CHUNK_FACTOR = 2
 # The shifted logits are kept in base 2 (see shift_rows): LOG2_E converts in, LN_2 out.
 LOG2_E = 1.0 / math.log(2.0)
 LN_2 = math.log(2.0)
@@ -446,9 +452,13 @@ class _ChunkedLogitsLoss(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-def chunk_rows_for(vocab: int, chunk_rows: int | None = None) -> int:
-    """Rows per chunk: `chunk_rows` if given, else as many as fit KD_CHUNK_ELEMENTS."""
-    return chunk_rows or max(1, KD_CHUNK_ELEMENTS // max(vocab, 1))
+def chunk_rows_for(vocab: int, chunk_rows: int | None = None, kd: KDOptions | None = None) -> int:
+    """Rows per chunk: `chunk_rows` if given, else as many as fit KD_CHUNK_ELEMENTS, times
+    TOP_K_CHUNK_FACTOR for top-k KD."""
+    if chunk_rows:
+        return chunk_rows
+    rows = max(1, KD_CHUNK_ELEMENTS // max(vocab, 1))
+    return rows * TOP_K_CHUNK_FACTOR if kd is not None and kd.top_k is not None else rows
 
 
 def logits_loss(
@@ -471,7 +481,8 @@ def logits_loss(
     if kd_weight > 0 and teacher is None:
         raise ValueError("KD needs the teacher's logits")
     kd_vocab = kd_vocab or student.shape[-1]
-    spec = LogitsLossSpec(kd, ce_weight, kd_weight, kd_vocab, chunk_rows_for(kd_vocab, chunk_rows))
+    rows_per_chunk = chunk_rows_for(kd_vocab, chunk_rows, kd)
+    spec = LogitsLossSpec(kd, ce_weight, kd_weight, kd_vocab, rows_per_chunk)
     rows = mask.nonzero().squeeze(1)
     if kd_weight > 0:
         teacher = teacher.detach()
