@@ -19,9 +19,11 @@ are never normalised, their sums are `[c, 1]` factors folded into the dot produc
 gradient's last pass. The student's exps go straight into the output gradient's rows, which
 the gradient then overwrites in place. Row dot products are a product into a spent buffer
 and a sum (bmm takes ten times as long). Full forward KL takes 13 passes over the chunk (two
-of them exp2), reverse KL 14, JSD 21 (one log2); top-k tail mode 8 after its topk, whose
-row max comes from the topk's values. Consecutive rows are read as views; chunks of ~2 MiB
-per buffer (benchmarks/kd_loss.py --chunk-rows).
+of them exp2), reverse KL 14, JSD 21 (one log2); top-k tail mode 7 after the teacher's top
+k (`top_k_select`: one max pass over blocks of 32, then small work), whose values give the
+teacher's row max, while the student's exps are shifted by its largest logit at those k
+(`student_tail_exps`). Consecutive rows are read as views; chunks of ~2 MiB per buffer,
+twice that for top-k KD (benchmarks/kd_loss.py --chunk-rows).
 
 Every divergence's gradient is H = dL/dlog Q, the gradient with respect to the student's
 log-probabilities, shifted by a multiple of Q so that it sums to 0 (the softmax's Jacobian
