@@ -56,8 +56,8 @@ THIN_TAIL = 1e-20
 # Top-k KD keeps at most three vocabulary-wide fp32 buffers per chunk (the teacher's exps;
 # the KD gradient beside CE's; a gradient copy for rows that are no view) where full KD keeps
 # up to six and `doctor check` counts nine: twice the rows still fit under that count, and
-# they halve the ~120 small ops every chunk pays, about a tenth of the tail mode's time at
-# V = 50,257 (measured with benchmarks/kd_loss.py --chunk-rows).
+# they halve the ~120 small ops every chunk pays (a few per cent of the tail mode's time at
+# V = 50,257: benchmarks/kd_chunk_rows.py --top-k 256 --rows 10,20,40).
 TOP_K_CHUNK_FACTOR = 2
 # The shifted logits are kept in base 2 (see shift_rows): LOG2_E converts in, LN_2 out.
 LOG2_E = 1.0 / math.log(2.0)
