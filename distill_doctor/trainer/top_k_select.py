@@ -6,20 +6,21 @@ them: about 2.4 ms for 10 rows x 50,257 at k = 256, a third of the top-k tail KD
 cheap pass first picks candidates: split the columns into blocks of b, take each block's max
 (one streaming `amax`), keep the k blocks with the largest maxima, copy those blocks out, and
 run the same selection over the k x b candidates (recursively, with smaller blocks), then
-torch.topk over the few that are left. At k = 256 and V = 50,257 it takes about 0.6x
-torch.topk's time; benchmarks/kd_topk_select.py measures it.
+torch.topk over the few that are left. At k = 256 and V = 50,257 it takes 0.6-0.8x
+torch.topk's time, at k = 16 and 64 0.6-0.8x too (benchmarks/kd_topk_select.py).
 
 Why the candidates hold the row's k largest values (NaN ranks above everything, as in
 torch.topk; columns left over when b does not divide the width are candidates in any case).
 Let v be the row's k-th largest value (counted with multiplicity), G the elements above v and
 E those equal to it, so |G| < k <= |G| + |E|. A block holding an element of G has a max above
-v, and fewer than k blocks do, so each of them ranks above the k-th largest block max and is
-kept: G lies in the candidates. The other kept blocks are those with the largest remaining
-maxima, and none of those is above v. If at least k - (blocks above v) blocks have max == v,
-every one kept holds a distinct element of E, so the candidates hold at least
-k - (blocks above v) >= k - |G| elements of E; if fewer do, all of them are kept, and with
-them every element >= v. Either way the candidates' k largest values are the row's. Blocks are
-disjoint and the left-over columns are in none, so no column can come back twice.
+v; at most |G| < k blocks do, so the k-th largest block max is at most v, and each of them
+ranks above it and is kept: G lies in the candidates. The other kept blocks are those with the
+largest remaining maxima, and none of those is above v. If at least k - (blocks above v)
+blocks have max == v, every one kept holds a distinct element of E, so the candidates hold at
+least k - (blocks above v) >= k - |G| elements of E; if fewer do, all of them are kept, and
+with them every element >= v. Either way the candidates' k largest values are the row's.
+Blocks are disjoint and the left-over columns are in none, so no column can come back twice.
+Each further level applies the same argument to the candidates of the one before.
 
 Ties: which of the columns tied at the k-th value come back is arbitrary, as it is in
 torch.topk (the two may choose differently): the values returned are the same multiset.
@@ -35,8 +36,9 @@ from torch import Tensor
 
 # Candidate block widths, level by level. On this CPU (AVX2) `amax` over rows of 32 runs at
 # the speed of a plain pass, over 8 or 16 at a third of it; but the final topk slows down
-# once its candidates outgrow L1 (torch.topk over 2,048 pairs takes a fifth of the time of
-# 8,192), so a second level with blocks of 8 pays at k = 256. Measured: kd_topk_select.py.
+# once its candidates outgrow L1 (torch.topk over 2,048 pairs took a fifth of the time of
+# 8,192 on cached rows), so a second level with blocks of 8 pays at k = 256 and costs little
+# at k = 64. Measured: kd_topk_select.py.
 LEVEL_BLOCKS = (32, 8)
 # A level runs only where the row is at least this many times wider than its k x b
 # candidates: nearer to that, the candidates cost about what they save.
