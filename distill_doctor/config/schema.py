@@ -84,7 +84,8 @@ class TrainConfig(BaseModel):
     kd_top_k: Annotated[int, Field(gt=0, le=MAX_TOP_K)] | None = None  # None: full vocabulary
     kd_top_k_mode: Literal["renormalize", "tail"] = "tail"
     kd_jsd_beta: float = Field(0.5, gt=0, lt=1)  # jsd's weight on the teacher; 0.5: symmetric
-    # Rows (tokens) the KD/CE loss upcasts at a time; None: KD_CHUNK_ELEMENTS // vocab
+    # Rows (tokens) the KD/CE loss upcasts at a time; None: KD_CHUNK_ELEMENTS // vocab (x2
+    # with kd_top_k, whose chunks hold fewer vocabulary-wide buffers)
     kd_chunk_size: PositiveInt | None = None
     # KD/CE from the student's last hidden state and lm_head, block by block: its [B, L, V]
     # logits (and the teacher's) never exist (trainer/kd_fused.py)

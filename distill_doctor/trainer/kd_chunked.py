@@ -19,9 +19,11 @@ are never normalised, their sums are `[c, 1]` factors folded into the dot produc
 gradient's last pass. The student's exps go straight into the output gradient's rows, which
 the gradient then overwrites in place. Row dot products are a product into a spent buffer
 and a sum (bmm takes ten times as long). Full forward KL takes 13 passes over the chunk (two
-of them exp2), reverse KL 14, JSD 21 (one log2); top-k tail mode 8 after its topk, whose
-row max comes from the topk's values. Consecutive rows are read as views; chunks of ~2 MiB
-per buffer (benchmarks/kd_loss.py --chunk-rows).
+of them exp2), reverse KL 14, JSD 21 (one log2); top-k tail mode 7 after the teacher's top
+k (`top_k_select`: one max pass over blocks of 32, then small work), whose values give the
+teacher's row max, while the student's exps are shifted by its largest logit at those k
+(`student_tail_exps`). Consecutive rows are read as views; chunks of ~2 MiB per buffer,
+twice that for top-k KD (benchmarks/kd_loss.py --chunk-rows).
 
 Every divergence's gradient is H = dL/dlog Q, the gradient with respect to the student's
 log-probabilities, shifted by a multiple of Q so that it sums to 0 (the softmax's Jacobian
@@ -41,6 +43,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from distill_doctor.config.schema import KD_CHUNK_ELEMENTS
+from distill_doctor.trainer.top_k_select import top_k
 
 # Stands in for log(0) in the top-k tail bucket: exp(-1e4) is exactly 0 in fp32, and unlike
 # -inf it keeps 0 * (log p - log q) at 0 instead of NaN.
@@ -50,6 +53,12 @@ TINY = torch.finfo(torch.float32).tiny
 # Below this tail mass some of its tokens' probabilities may have underflowed fp32 (1e-38):
 # such rows take the exact, slower logsumexp path.
 THIN_TAIL = 1e-20
+# Top-k KD keeps at most three vocabulary-wide fp32 buffers per chunk (the teacher's exps;
+# the KD gradient beside CE's; a gradient copy for rows that are no view) where full KD keeps
+# up to six and `doctor check` counts nine: twice the rows still fit under that count, and
+# they halve the ~120 small ops every chunk pays (a few per cent of the tail mode's time at
+# V = 50,257: benchmarks/kd_chunk_rows.py --top-k 256 --rows 10,20,40).
+TOP_K_CHUNK_FACTOR = 2
 # The shifted logits are kept in base 2 (see shift_rows): LOG2_E converts in, LN_2 out.
 LOG2_E = 1.0 / math.log(2.0)
 LN_2 = math.log(2.0)
@@ -225,22 +234,43 @@ def tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor, row_max=None):
     return picked, top, tail, tail + picked.exp().sum(-1, keepdim=True)
 
 
-def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor):
+def student_tail_exps(z: Tensor, inv_t: float, ids: Tensor, out: Tensor):
+    """`tail_exps` for the student, shifted by its largest logit among the teacher's top k
+    instead of its row max, which saves a max pass over the row. That shift is at most the
+    max, so every sum is at least 1 and the sums are as exact as before; but an exp
+    overflows where the student puts a logit more than about 88 T above all of the
+    teacher's top k: those rows (sums inf) are redone with the row max."""
+    found = tail_exps(z, inv_t, ids, out, z.gather(-1, ids).amax(-1, keepdim=True))
+    overflow = found[-1].isinf().squeeze(1)
+    if not overflow.any():
+        return found
+    rows = overflow.nonzero().squeeze(1)
+    exps = torch.empty(rows.numel(), z.shape[1], device=z.device)
+    redone = tail_exps(z[rows], inv_t, ids[rows], exps)
+    out[rows] = exps
+    for value, fixed in zip(found, redone, strict=True):
+        value[rows] = fixed
+    return found
+
+
+def bucket_log_probs(picked: Tensor, tail: Tensor, total: Tensor, exact_tail: Tensor | None):
     """The k log-probs plus the tail's (`[c, k + 1]`) from `tail_exps`'s sums; the rows where
     `exact_tail` is not NaN (thin tails, some of whose terms may have underflowed) take the
-    log of the tail's exp sum from it; k == V leaves no tail: LOG_ZERO."""
+    log of the tail's exp sum from it (None: no such rows); k == V leaves no tail: LOG_ZERO."""
     log_total = total.log()
-    log_tail = torch.where(exact_tail.isnan(), tail.log(), exact_tail) - log_total
-    return torch.cat([picked - log_total, log_tail.clamp_(min=LOG_ZERO)], -1)
+    log_tail = tail.log()
+    if exact_tail is not None:
+        log_tail = torch.where(exact_tail.isnan(), log_tail, exact_tail)
+    return torch.cat([picked - log_total, log_tail.sub_(log_total).clamp_(min=LOG_ZERO)], -1)
 
 
 def exact_log_tails(z: Tensor, inv_t: float, top: Tensor, ids: Tensor, thin: Tensor):
     """`[c, 1]`: log of the tail's exp sum by logsumexp on the `thin` rows (recomputed from
     the logits: few rows, if any), NaN elsewhere; and those rows' shifted logits with -inf at
-    `ids` (None without thin rows)."""
-    exact = torch.full_like(top, float("nan"))
+    `ids`. All three None without thin rows."""
     if not thin.any():
-        return exact, None, None
+        return None, None, None
+    exact = torch.full_like(top, float("nan"))
     rows = thin.squeeze(1).nonzero().squeeze(1)
     shifted = (z[rows].float() * inv_t - top[rows]).scatter_(-1, ids[rows], float("-inf"))
     exact[rows] = shifted.logsumexp(-1, keepdim=True)
@@ -257,7 +287,7 @@ def top_k_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, gra
     exact shifted logits instead. Renormalize mode: a softmax over the k tokens alone."""
     rows, vocab = student.shape
     inv_t = 1.0 / kd.temperature
-    found = teacher.topk(kd.top_k, dim=-1, sorted=False)  # the order of teacher / T
+    found = top_k(teacher, kd.top_k)  # the order of teacher / T (T > 0)
     ids = found.indices
     if kd.top_k_mode == "renormalize":
         lp = from_log_probs((found.values.float() * inv_t).log_softmax(-1))
@@ -274,7 +304,7 @@ def top_k_kd(student: Tensor, teacher: Tensor, kd: KDOptions, ws: Workspace, gra
     )
     exact_t, _, _ = exact_log_tails(teacher, inv_t, top_t, ids, tail_t < THIN_TAIL * total_t)
     exps_q = grad if grad is not None else ws.get("s_exp", rows, vocab)
-    picked_q, top_q, tail_q, total_q = tail_exps(student, inv_t, ids, exps_q)
+    picked_q, top_q, tail_q, total_q = student_tail_exps(student, inv_t, ids, exps_q)
     thin = tail_q < THIN_TAIL * total_q
     exact_q, thin_rows, shifted = exact_log_tails(student, inv_t, top_q, ids, thin)
     lp = bucket_log_probs(picked_t, tail_t, total_t, exact_t)
@@ -424,9 +454,13 @@ class _ChunkedLogitsLoss(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-def chunk_rows_for(vocab: int, chunk_rows: int | None = None) -> int:
-    """Rows per chunk: `chunk_rows` if given, else as many as fit KD_CHUNK_ELEMENTS."""
-    return chunk_rows or max(1, KD_CHUNK_ELEMENTS // max(vocab, 1))
+def chunk_rows_for(vocab: int, chunk_rows: int | None = None, kd: KDOptions | None = None) -> int:
+    """Rows per chunk: `chunk_rows` if given, else as many as fit KD_CHUNK_ELEMENTS, times
+    TOP_K_CHUNK_FACTOR for top-k KD."""
+    if chunk_rows:
+        return chunk_rows
+    rows = max(1, KD_CHUNK_ELEMENTS // max(vocab, 1))
+    return rows * TOP_K_CHUNK_FACTOR if kd is not None and kd.top_k is not None else rows
 
 
 def logits_loss(
@@ -449,7 +483,8 @@ def logits_loss(
     if kd_weight > 0 and teacher is None:
         raise ValueError("KD needs the teacher's logits")
     kd_vocab = kd_vocab or student.shape[-1]
-    spec = LogitsLossSpec(kd, ce_weight, kd_weight, kd_vocab, chunk_rows_for(kd_vocab, chunk_rows))
+    rows_per_chunk = chunk_rows_for(kd_vocab, chunk_rows, kd)
+    spec = LogitsLossSpec(kd, ce_weight, kd_weight, kd_vocab, rows_per_chunk)
     rows = mask.nonzero().squeeze(1)
     if kd_weight > 0:
         teacher = teacher.detach()

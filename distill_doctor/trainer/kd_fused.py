@@ -182,7 +182,9 @@ def fused_logits_loss(
     if kd_weight > 0 and teacher is None:
         raise ValueError("KD needs the teacher's logits or its hidden state and lm_head")
     kd_vocab = kd_vocab or weight.shape[0]
-    spec = LogitsLossSpec(kd, ce_weight, kd_weight, kd_vocab, chunk_rows_for(kd_vocab, chunk_rows))
+    spec = LogitsLossSpec(
+        kd, ce_weight, kd_weight, kd_vocab, chunk_rows_for(kd_vocab, chunk_rows, kd)
+    )
     rows = mask.nonzero().squeeze(1)
     block_rows = block_rows or block_rows_for(weight.shape[0], spec.chunk_rows)
     if isinstance(teacher, TeacherHead):
