@@ -2,10 +2,11 @@
 chunked one the trainer uses, TRL's generalized_jsd_loss when trl is installed, and a floor.
 
 Each row runs one loss on `[B, T, V]` logits (the student's require grad) with next-token
-labels, as the trainer calls it, and reports the median wall time and the peak of the memory
-the loss allocates beyond its inputs, its gradient included. On CPU the peak comes from
-torch's profiler, which records every allocation and free of the CPU allocator with the
-running total (exact, no RSS sampling); on CUDA from torch.cuda.max_memory_allocated.
+labels, as the trainer calls it, and reports the best wall time of --repeats runs (each just
+after a run of the floor, to which its ratio is taken) and the peak of the memory the loss
+allocates beyond its inputs, its gradient included. On CPU the peak comes from torch's
+profiler, which records every allocation and free of the CPU allocator with the running
+total (exact, no RSS sampling); on CUDA from torch.cuda.max_memory_allocated.
 
     naive_full    gather the valid rows, `losses.kd_sum` (the trainer's loss until now)
     naive_topk    gather the valid rows, `losses.top_k_kd_sum` (k=--k, tail bucket)
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable
 
@@ -207,19 +207,34 @@ def peak_bytes(step: Callable[[], None], device: torch.device) -> int:
     return torch.cuda.max_memory_allocated() - before
 
 
-def measure(step: Callable[[], None], device: torch.device, repeats: int):
-    """(median wall ms and median CPU ms over `repeats` after one warm-up, peak bytes of one
-    more run). On a shared CPU the wall time waits for other jobs; the CPU time does not."""
-    times, cpu_times = [], []
+def measure(step: Callable[[], None], device: torch.device, repeats: int, floor=None):
+    """(best wall ms and best CPU ms of `repeats` runs after one warm-up, peak bytes of one
+    more run, and the best wall and CPU ms of `floor` run just before each of them). The best
+    of several runs is what the code costs; the rest is other jobs on a shared machine. The
+    floor alternates with the loss, so that a ratio of the two compares runs under the same
+    load rather than a floor measured minutes earlier."""
+    times, cpu_times, floor_times, floor_cpu_times = [], [], [], []
     for _ in range(repeats + 1):
-        synchronize(device)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - start_cpu)
-    ms, cpu_ms = statistics.median(times[1:]) * 1e3, statistics.median(cpu_times[1:]) * 1e3
-    return ms, cpu_ms, peak_bytes(step, device)
+        if floor is not None:
+            wall, cpu = timed(floor, device)
+            floor_times.append(wall)
+            floor_cpu_times.append(cpu)
+        wall, cpu = timed(step, device)
+        times.append(wall)
+        cpu_times.append(cpu)
+    best = [
+        min(t[1:]) * 1e3 if t else None for t in (times, cpu_times, floor_times, floor_cpu_times)
+    ]
+    return best[0], best[1], peak_bytes(step, device), best[2], best[3]
+
+
+def timed(step: Callable[[], None], device: torch.device) -> tuple[float, float]:
+    """(wall s, CPU s) of one run."""
+    synchronize(device)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    step()
+    synchronize(device)
+    return time.perf_counter() - start, time.process_time() - start_cpu
 
 
 def inputs(shape, device, dtype):
@@ -247,12 +262,17 @@ def bench_shape(shape, args: argparse.Namespace, device, dtype) -> list[dict]:
     b, t, v = shape
     rows = []
 
-    def row(impl: str, kind: str, ms: float, cpu_ms: float, peak: int) -> None:
+    def row(impl, kind, ms, cpu_ms, peak, floor_ms=None, floor_cpu_ms=None) -> None:
         rows.append({"impl": impl, "kind": kind, "B": b, "T": t, "V": v, "ms": round(ms, 1),
                      "cpu_ms": round(cpu_ms, 1), "peak_mb": round(peak / 2**20, 1)})  # fmt: skip
+        if floor_ms is not None:  # the floor run beside this row's runs (see `measure`)
+            rows[-1].update(floor_ms=round(floor_ms, 1), floor_cpu_ms=round(floor_cpu_ms, 1))
 
-    row("floor", "-", *measure(lambda: floor_pass(student, teacher), device, repeats))
-    row("floor_exp", "-", *measure(lambda: floor_exp_pass(student), device, repeats))
+    def floor() -> None:
+        floor_pass(student, teacher)
+
+    row("floor", "-", *measure(floor, device, repeats)[:3])
+    row("floor_exp", "-", *measure(lambda: floor_exp_pass(student), device, repeats)[:3])
     for kind in args.kinds.split(","):
         for name, fn in impls(kind, args.k, device, head, args.chunk_rows).items():
             if args.impls and name not in args.impls.split(","):
@@ -263,7 +283,7 @@ def bench_shape(shape, args: argparse.Namespace, device, dtype) -> list[dict]:
                 for tensor in (student, *head):  # after: a step starts with no gradient held
                     tensor.grad = None
 
-            row(name, kind, *measure(step, device, repeats))
+            row(name, kind, *measure(step, device, repeats, floor))
     return rows
 
 
@@ -294,8 +314,15 @@ def kind_ratios(label: str, kind: str, at: dict, key: str) -> list[str]:
             f" {mb('chunked_full') / mb('naive_full'):.2f}x, time {chunk / naive:.2f}x;"
             f" naive_full / chunked_topk time {naive / topk:.2f}x"
         )
+
+    def over_floor(name: str) -> str:
+        # against the floor run beside this row's; floor_exp scaled by that floor's drift
+        paired = at[name, kind].get(f"floor_{key}", floor)
+        exp = floor_exp * paired / floor
+        return f"{name} {ms(name) / paired:.1f}x ({ms(name) / exp:.1f}x floor_exp)"
+
     over = [
-        f"{name} {ms(name) / floor:.1f}x ({ms(name) / floor_exp:.1f}x floor_exp)"
+        over_floor(name)
         for name in ("chunked_full", "chunked_topk", "chunked_topk_renorm")
         if ms(name)
     ]
