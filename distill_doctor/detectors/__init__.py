@@ -7,6 +7,7 @@ Importing this package registers every detector's doc (kind="stream", codes DD2x
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import groupby
 
 from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
 from distill_doctor.detectors.base import Detector, RunFacts, ShapeRun
@@ -178,15 +179,13 @@ def _record_then_detector(hit: tuple[int, int, Finding]) -> tuple[int, int]:
 
 def shape_runs(shapes: list[tuple[str, ...]]) -> list[ShapeRun]:
     """(start, end, shape) of each stretch of records of one shape: a log repeats a shape for
-    thousands of records, so a batch has a run or two."""
-    if shapes and shapes.count(shapes[0]) == len(shapes):
-        return [(0, len(shapes), shapes[0])]  # the usual batch, decided in C
+    thousands of records, so a batch has a run or two (found by `groupby`, in C)."""
     runs: list[ShapeRun] = []
     start = 0
-    for i in range(1, len(shapes) + 1):
-        if i == len(shapes) or shapes[i] != shapes[start]:
-            runs.append((start, i, shapes[start]))
-            start = i
+    for shape, group in groupby(shapes):
+        end = start + len(list(group))
+        runs.append((start, end, shape))
+        start = end
     return runs
 
 

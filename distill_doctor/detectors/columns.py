@@ -17,6 +17,10 @@ from typing import Any
 from distill_doctor.detectors.base import ShapeRun
 from distill_doctor.records import Record
 
+# A run of records with at most this many keys has all its columns taken in one pass (a train
+# record's step, loss, LR, norm, epoch...); a wider one, each column when asked for.
+ALL_AT_ONCE = 8
+
 
 class RunColumns:
     """The values of one run (`records[start:end]`, every record with the keys `shape`),
@@ -33,7 +37,14 @@ class RunColumns:
         """The run's values of `key`, which is in the shape (so in every record)."""
         values = self._columns.get(key)
         if values is None:
-            values = tuple(map(itemgetter(key), self.records[self.start : self.end]))
+            run = self.records[self.start : self.end]
+            if len(self.shape) <= ALL_AT_ONCE:
+                # Every key in one pass: the records' values are in their shape's order.
+                self._columns = dict(
+                    zip(self.shape, zip(*map(dict.values, run), strict=True), strict=True)
+                )
+                return self._columns[key]
+            values = tuple(map(itemgetter(key), run))
             self._columns[key] = values
         return values
 

@@ -54,24 +54,28 @@ class Series:
 
     def extend_sorted(self, steps: Sequence[int], values: Sequence[float]) -> None:
         """`extend` for points with int steps in order and finite values, the usual run of a
-        log: the points of a bucket after its first are one block, whose first lowest and
-        first highest point are found by min()/max() and index() in C. The same buckets as
-        `extend`: a point only moves a bucket's min (max) when strictly below (above) it, so
-        the block's first extreme is what point-by-point would keep."""
+        log: a bucket's points (after the one that opens it) are one block, whose lowest and
+        highest are found by min()/max() in C, and placed by index() only when they move the
+        bucket. The same buckets as `extend`: a point only moves a bucket's min (max) when
+        strictly below (above) it, so the block's first extreme is what point-by-point would
+        keep."""
         i, n = 0, len(steps)
         while i < n:
-            self.extend(((steps[i], values[i]),))  # may open the bucket, and coarsen
             index = steps[i] // self.width
-            end = bisect_left(steps, (index + 1) * self.width, i + 1)
-            if end > i + 1:
-                block = values[i + 1 : end]
-                low = values.index(min(block), i + 1, end)
-                high = values.index(max(block), i + 1, end)
-                pair = self.buckets[index]
-                if values[low] < pair[0][1]:
-                    pair = ((steps[low], values[low]), pair[1])
-                if values[high] > pair[1][1]:
-                    pair = (pair[0], (steps[high], values[high]))
+            pair = self.buckets.get(index)
+            first = i
+            if pair is None:
+                self.extend(((steps[i], values[i]),))  # opens the bucket, and may coarsen
+                index = steps[i] // self.width
+                pair, first = self.buckets[index], i + 1
+            end = bisect_left(steps, (index + 1) * self.width, first)
+            if end > first:
+                block = values[first:end]
+                low, high = min(block), max(block)
+                if low < pair[0][1]:
+                    pair = ((steps[values.index(low, first, end)], low), pair[1])
+                if high > pair[1][1]:
+                    pair = (pair[0], (steps[values.index(high, first, end)], high))
                 self.buckets[index] = pair
             i = end
 
