@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
 from distill_doctor.detectors.columns import RunColumns, with_columns
@@ -68,7 +67,9 @@ class LrZero:
         self.last_step: int | None = None
         self.skipped_steps_warned = False
         self.coarse = True  # every positive LR so far printed with <= COARSE_DIGITS digits
-        self.decay = DecayFit()  # the positive LRs since the peak
+        # The positive LRs since the peak, while the print is coarse: only a coarse print's
+        # decay is ever judged, and a print stays fine once a value shows more digits.
+        self.decay = DecayFit()
 
     def update(self, record: Record) -> list[Finding]:
         if PLANNED_STEPS in record:  # rare: test before paying for the conversion
@@ -87,9 +88,10 @@ class LrZero:
             if lr > self.peak:
                 self.peak = lr
                 self.decay = DecayFit()
-            self.decay.add(step, lr)
-            if self.coarse and float(f"{lr:.{COARSE_DIGITS}g}") != lr:
-                self.coarse = False
+            if self.coarse:
+                self.decay.add(step, lr)
+                if float(f"{lr:.{COARSE_DIGITS}g}") != lr:
+                    self.coarse = False
             self.low_since, self.low_records, self.reported = None, 0, False
             return []
         if self.peak == 0 and self.skipped_steps_warned:
@@ -110,8 +112,8 @@ class LrZero:
         columns: list[RunColumns] | None = None,
     ) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain LR within its peak's range (not a new peak, not
-        low), once its print is known not to be coarse, only feeds the decay fit (a run of
-        them at once); anything else goes through `update`."""
+        low), once its print is known not to be coarse, changes only the last step and the
+        low streak (a run of them at once); anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
         for (start, end, shape), values in with_columns(records, runs, columns):
             if (
@@ -125,9 +127,8 @@ class LrZero:
             ):
                 lrs, low = values[LR], min(values[LR])
                 if 0 < low and max(lrs) <= self.peak and low >= LOW_FRACTION_OF_PEAK * self.peak:
-                    # A run inside the peak's range: it only feeds the decay fit.
+                    # A run inside the peak's range.
                     self.last_step = values[STEP][-1]
-                    self.decay.extend(values[STEP], lrs)
                     self.low_since, self.low_records, self.reported = None, 0, False
                     continue
             found.extend(self._each(records, start, end))
@@ -135,9 +136,6 @@ class LrZero:
 
     def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
         found: list[tuple[int, Finding]] = []
-        # Points for the fit, summed at once before `update` needs it.
-        steps: list[int] = []
-        lrs: list[float] = []
         for i in range(start, end):
             record = records[i]
             lr, step = record.get(LR), record.get(STEP)
@@ -151,15 +149,10 @@ class LrZero:
                 or PLANNED_STEPS in record
                 or WARNING in record
             ):
-                self.decay.extend(steps, lrs)
-                steps, lrs = [], []
                 found.extend((i, finding) for finding in self.update(record))
                 continue
             self.last_step = step
-            steps.append(step)
-            lrs.append(lr)
             self.low_since, self.low_records, self.reported = None, 0, False
-        self.decay.extend(steps, lrs)
         return found
 
     def finish(self) -> list[Finding]:
@@ -203,19 +196,12 @@ class DecayFit:
         self.sx = self.sy = self.sxx = self.sxy = 0.0
 
     def add(self, step: int, lr: float) -> None:
-        self.extend((step,), (lr,))
-
-    def extend(self, steps: Sequence[int], lrs: Sequence[float]) -> None:
-        """Points in order, summed in one loop (the same sums as adds)."""
-        n, sx, sy, sxx, sxy = self.n, self.sx, self.sy, self.sxx, self.sxy
-        for step, lr in zip(steps, lrs, strict=True):
-            x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
-            n += 1
-            sx += x
-            sy += lr
-            sxx += x * x
-            sxy += x * lr
-        self.n, self.sx, self.sy, self.sxx, self.sxy = n, sx, sy, sxx, sxy
+        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
+        self.n += 1
+        self.sx += x
+        self.sy += lr
+        self.sxx += x * x
+        self.sxy += x * lr
 
     def zero_at(self) -> float:
         """The step where the fitted line reaches 0; -inf without a falling line."""
