@@ -7,9 +7,11 @@ Importing this package registers every detector's doc (kind="stream", codes DD2x
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import groupby
 
 from distill_doctor.detectors.all_labels_masked import AllLabelsMasked
 from distill_doctor.detectors.base import Detector, RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, run_columns
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.detectors.eval_frozen import EvalFrozen
 from distill_doctor.detectors.eval_regression import EvalRegression
@@ -39,6 +41,7 @@ __all__ = [
     "DETECTORS",
     "Detector",
     "DetectorSuite",
+    "RunColumns",
     "RunFacts",
     "ShapeRun",
     "run_detectors",
@@ -98,12 +101,22 @@ class DetectorSuite:
         self.detectors: list[Detector] = [cls(facts) for cls in DETECTORS]
         # Per record shape, the bound updates to call: decided once per shape, not per record.
         self._by_shape: dict[tuple[str, ...], list] = {}
+        # Per record shape, which detectors watch it (one flag per detector, in order).
+        self._watching: dict[tuple[str, ...], tuple[bool, ...]] = {}
 
     def _updates(self, shape: tuple[str, ...]) -> list:
         updates = [d.update for d in self.detectors if watches(d, shape)]
         if len(self._by_shape) < MAX_SHAPES:
             self._by_shape[shape] = updates
         return updates
+
+    def _watchers(self, shape: tuple[str, ...]) -> tuple[bool, ...]:
+        flags = self._watching.get(shape)
+        if flags is None:
+            flags = tuple(watches(d, shape) for d in self.detectors)
+            if len(self._watching) < MAX_SHAPES:
+                self._watching[shape] = flags
+        return flags
 
     def update(self, record: Record, shape: tuple[str, ...] | None = None) -> list[Finding]:
         """Findings of this record; `shape` is tuple(record) when the caller has it."""
@@ -116,24 +129,40 @@ class DetectorSuite:
                 findings.extend(found)
         return findings
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
-        """The findings of a batch of records (`runs`: its `shape_runs`), each with its
-        record's index, in the order `update` would give them one record at a time. Each
-        detector takes its records in one call (`update_many` where it has one: no
-        per-record dispatch on the hot path)."""
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
+        """The findings of a batch of records (`runs`: its `shape_runs`; `columns`: their
+        `RunColumns`, when the caller has them), each with its record's index, in the order
+        `update` would give them one record at a time. Each detector takes the runs it
+        watches in one call (`update_many` where it has one: no per-record dispatch on the
+        hot path), all reading the same columns."""
+        columns = run_columns(records, runs, columns)
+        watching = [self._watchers(shape) for _, _, shape in runs]
         found: list[tuple[int, int, Finding]] = []  # record index, detector position, finding
         for position, detector in enumerate(self.detectors):
-            batch, indices, batch_runs = _watched(detector, records, runs)
-            if not batch:
+            kept = [j for j, flags in enumerate(watching) if flags[position]]
+            if not kept:
                 continue
+            if len(kept) < len(runs):
+                its_runs, its_columns = [runs[j] for j in kept], [columns[j] for j in kept]
+            else:
+                its_runs, its_columns = runs, columns
             many = getattr(detector, "update_many", None)
             if many is not None:
-                hits = many(batch, batch_runs)
+                hits = many(records, its_runs, its_columns)
             else:
                 update = detector.update
-                hits = [(i, f) for i, record in enumerate(batch) for f in update(record)]
-            for i, finding in hits:
-                found.append((i if indices is None else indices[i], position, finding))
+                hits = [
+                    (i, f)
+                    for start, end, _ in its_runs
+                    for i in range(start, end)
+                    for f in update(records[i])
+                ]
+            found.extend((i, position, finding) for i, finding in hits)
         found.sort(key=_record_then_detector)  # stable: one detector's findings keep their order
         return [(index, finding) for index, _, finding in found]
 
@@ -150,34 +179,14 @@ def _record_then_detector(hit: tuple[int, int, Finding]) -> tuple[int, int]:
 
 def shape_runs(shapes: list[tuple[str, ...]]) -> list[ShapeRun]:
     """(start, end, shape) of each stretch of records of one shape: a log repeats a shape for
-    thousands of records, so a batch has a run or two."""
-    if shapes and shapes.count(shapes[0]) == len(shapes):
-        return [(0, len(shapes), shapes[0])]  # the usual batch, decided in C
+    thousands of records, so a batch has a run or two (found by `groupby`, in C)."""
     runs: list[ShapeRun] = []
     start = 0
-    for i in range(1, len(shapes) + 1):
-        if i == len(shapes) or shapes[i] != shapes[start]:
-            runs.append((start, i, shapes[start]))
-            start = i
+    for shape, group in groupby(shapes):
+        end = start + len(list(group))
+        runs.append((start, end, shape))
+        start = end
     return runs
-
-
-def _watched(
-    detector: Detector, records: list[Record], runs: list[ShapeRun]
-) -> tuple[list[Record], list[int] | None, list[ShapeRun]]:
-    """The records of the batch the detector watches, their indices in the batch (None when
-    it watches them all) and their runs."""
-    kept = [run for run in runs if watches(detector, run[2])]
-    if len(kept) == len(runs):
-        return records, None, runs
-    batch: list[Record] = []
-    indices: list[int] = []
-    batch_runs: list[ShapeRun] = []
-    for start, end, shape in kept:
-        batch_runs.append((len(batch), len(batch) + end - start, shape))
-        batch.extend(records[start:end])
-        indices.extend(range(start, end))
-    return batch, indices, batch_runs
 
 
 def run_detectors(records: Iterable[Record], facts: RunFacts | None = None) -> list[Finding]:

@@ -14,6 +14,7 @@ and a detached loss keeps its value; only "nothing to learn from" gives both zer
 from __future__ import annotations
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import (
@@ -85,22 +86,25 @@ class AllLabelsMasked:
             return [self._finding(step, Severity.ERROR)]
         return []
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: a record without the masking counters whose loss is
         absent or a float other than 0 only advances the step count (inline); anything else
         goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, shape in runs:
-            run = records[start:end]
-            steps = [record.get(STEP) for record in run]
-            losses = [record[LOSS] for record in run] if LOSS in shape else []
+        for (start, end, shape), values in with_columns(records, runs, columns):
             if (
                 ALL_MASKED_BATCHES not in shape
                 and VALID_TOKENS not in shape
-                and set(map(type, steps)) == {int}
-                and (not losses or (set(map(type, losses)) == {float} and 0.0 not in losses))
+                and STEP in shape
+                and values.ints(STEP)
+                and (LOSS not in shape or values.nonzero_floats(LOSS))
             ):
-                self.steps = max(self.steps, *steps)
+                self.steps = max(self.steps, max(values[STEP]))
                 continue
             found.extend(self._each(records, start, end))
         return found

@@ -8,12 +8,15 @@ Records may lack any key; a detector that never sees what it needs stays silent.
 never import torch and never print. Optional:
     WATCHES: tuple[str, ...]   the record keys it reads ("eval_*" for a prefix); the suite
                                skips records with none of them. Without it: every record.
-    update_many(records, runs) -> list[tuple[int, Finding]]
+    update_many(records, runs, columns=None) -> list[tuple[int, Finding]]
                                `update` over a batch (the postmortem's hot path), each finding
                                with its record's index; `runs`: the batch's stretches of one
-                               shape (`shape_runs`). It decides the plain records inline, a
-                               whole run at once where it can, and hands every other record
-                               to `update`: the findings are exactly `update`'s (tested).
+                               shape (`shape_runs`) that the detector watches, which may skip
+                               some of `records`; `columns`: their `RunColumns`, each series
+                               read once for every detector (None: it makes its own). It
+                               decides the plain records inline, a whole run or block at once
+                               where it can, and hands every other record to `update`: the
+                               findings and its state are exactly `update`'s (tested).
 An episode (a streak of bad records) is reported when it begins and may be restated, with its
 totals, when it ends or in finish(): same id and step; consumers keep the latest statement
 (`episodes.latest_per_episode`).

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, insort
+from collections.abc import Sequence
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, Record
 from distill_doctor.registry import RuleDoc, register
@@ -75,7 +77,7 @@ class LogLinearFit:
     def add(self, value: float) -> None:
         self.extend((value,))
 
-    def extend(self, values: list[float] | tuple[float, ...]) -> None:
+    def extend(self, values: Sequence[float]) -> None:
         """Values in order, summed in one loop (the same sums, in the same order, as adds)."""
         if not values:
             return
@@ -143,35 +145,45 @@ class GradExplosion:
             return []
         return [self.episodes.start(finding, step, grad)]
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain norm that cannot be a jump, growth or absurd, outside
         an episode, only moves the fit and the window (inline); anything else goes through
         `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, _ in runs:
-            grads = [record.get(GRAD_NORM) for record in records[start:end]]
-            if not self._quiet_run(grads):
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if GRAD_NORM not in shape:
+                continue  # `update` skips a record without a norm
+            grads = values[GRAD_NORM]
+            if not (values.plain(GRAD_NORM) and self._quiet_run(grads)):
                 found.extend(self._each(records, start, end))
                 continue
             # No record of the run can raise anything: the fit, the count, the normal level
             # (the median every 8th record, before its norm joins) and the window move.
             self.fit.extend(grads)
             held = len(self.window)
-            seen = list(self.window.order) + grads
-            for k in range((-self.records - 1) % 8, len(grads), 8):  # records counts from 1
-                # The window before grads[k] joins: the last WINDOW values up to it.
-                level = median_of_sorted(sorted(seen[max(0, held + k - WINDOW) : held + k]))
-                if level > self.normal_level:
-                    self.normal_level = level
+            # A median is at most its window's highest value: none can top the normal level
+            # when the highest of the window and the run does not.
+            if max(max(grads), self.window.ordered[-1]) > self.normal_level:
+                seen = list(self.window.order) + list(grads)
+                for k in range((-self.records - 1) % 8, len(grads), 8):  # records from 1
+                    # The window before grads[k] joins: the last WINDOW values up to it.
+                    level = median_of_sorted(sorted(seen[max(0, held + k - WINDOW) : held + k]))
+                    if level > self.normal_level:
+                        self.normal_level = level
             self.records += len(grads)
             self.window.extend(grads)
         return found
 
-    def _quiet_run(self, grads: list) -> bool:
-        """Whether no norm of the run can be a jump, growth or absurd, outside an episode,
-        decided at once: even the run's highest stays under every bar against the lowest
-        the window can hold meanwhile."""
-        if not (self.fit.n and self.episodes.open is None and plain_floats(grads)):
+    def _quiet_run(self, grads: tuple[float, ...]) -> bool:
+        """Whether no norm of the run (plain floats) can be a jump, growth or absurd, outside
+        an episode, decided at once: even the run's highest stays under every bar against the
+        lowest the window can hold meanwhile."""
+        if not (self.fit.n and self.episodes.open is None):
             return False
         if len(self.window) < MIN_POINTS or min(grads) <= 0:
             return False

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.values import emit, number, plain, plain_floats, step_of
+from distill_doctor.detectors.columns import RunColumns, with_columns
+from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -95,12 +96,19 @@ class GradNonfinite:
             return [self._persistent(step)]
         return []
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: finite float norms are only counted (a run of them at once);
         anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, _ in runs:
-            if plain_floats([record.get(GRAD_NORM) for record in records[start:end]]):
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if GRAD_NORM not in shape:
+                continue  # `update` skips a record without a norm
+            if values.plain(GRAD_NORM):
                 self.records += end - start
                 self.streak = 0
                 continue

@@ -7,9 +7,10 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.rolling import RollingWindow
 from distill_doctor.detectors.streak import Streak
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import GRAD_NORM, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -80,16 +81,23 @@ class GradVanishing:
             )
         ]
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: plain norms far from ~0, outside a streak, only join the
         window (a run of them at once, when even its lowest is far above 1e-3 of the highest
         the window can hold meanwhile); anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, _ in runs:
-            grads = [record.get(GRAD_NORM) for record in records[start:end]]
-            if not self.streak.length and plain_floats(grads):
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if GRAD_NORM not in shape:
+                continue  # `update` skips a record without a norm
+            grads = values[GRAD_NORM]
+            if not self.streak.length and values.plain(GRAD_NORM):
                 lowest = min(grads)
-                highest = max(grads + self.window.ordered[-1:])
+                highest = max((max(grads), *self.window.ordered[-1:]))
                 if lowest > ZERO and lowest >= VANISH_FRACTION * highest:
                     self.window.extend(grads)
                     continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns
 from distill_doctor.detectors.rolling import median_of_sorted
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
@@ -75,7 +76,12 @@ class LossAboveChance:
             return []
         return self._judge(self.ce_start, CE)
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: once judged, nothing; once the loss's start is collected, a
         record without a CE or a vocabulary, of a shape already seen, changes nothing;
         anything else goes through `update`."""

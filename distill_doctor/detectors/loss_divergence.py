@@ -18,8 +18,9 @@ from bisect import bisect_left, insort
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.rolling import RollingWindow, median_of_sorted
-from distill_doctor.detectors.values import emit, finite, plain, plain_floats, step_of
+from distill_doctor.detectors.columns import RunColumns, with_columns
+from distill_doctor.detectors.rolling import EXACT_HALVES, RollingWindow, median_of_sorted
+from distill_doctor.detectors.values import emit, finite, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, Record
 from distill_doctor.registry import RuleDoc, register
@@ -36,6 +37,9 @@ NOISE_SIGMAS = 3.0
 MIN_RISE = 0.02
 # The level moves slowly: judging every 5th record finds the same episodes at a fifth of the cost.
 JUDGE_EVERY = 5
+# A run of plain losses is passed this many judged records at a time when bounds on their
+# levels show `_judge` would do nothing at any of them.
+BLOCK_JUDGED = 4
 # Logs of at most this many points keep them all and are judged as a whole in finish().
 SHORT_LOG = 2 * (BASELINE_POINTS + WINDOW)
 SHORT_MIN_POINTS = 4
@@ -108,25 +112,46 @@ class LossDivergence:
             return []
         return self._judge(step)
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: past the start (the short log, the baseline and the early
-        blow-up window), a plain loss joins the window inline and every JUDGE_EVERY-th is
-        judged; anything else goes through `update`."""
+        blow-up window), a run of plain losses is judged every JUDGE_EVERY-th record
+        (`_plain_run`); anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, _ in runs:
-            losses = [record.get(LOSS) for record in records[start:end]]
-            if not (self._started() and plain_floats(losses)) or 0.0 in losses:
-                found.extend(self._each(records, start, end))
-                continue
-            # The window is only needed at the judged records: set there from the run's
-            # values (the same lists as adds, no 0.0/-0.0 being there to order), once at its end.
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if LOSS not in shape:
+                continue  # `update` skips a record without a loss
+            losses = values[LOSS]
             held = list(self.window.order)
-            if 0.0 in held:
+            if self._started() and values.plain(LOSS) and 0.0 not in losses and 0.0 not in held:
+                found.extend(self._plain_run(records, start, held, losses))
+            else:
                 found.extend(self._each(records, start, end))
+        return found
+
+    def _plain_run(
+        self, records: list[Record], start: int, held: list[float], losses: tuple[float, ...]
+    ) -> list[tuple[int, Finding]]:
+        """Plain losses (no 0.0, nor in the window `held`: no 0.0/-0.0 to order) past the
+        start. The window is only needed at the judged records: set there from the run's
+        values (the same lists as adds), once at its end. A block of judged records whose
+        levels are bounded inside the trough and the start's bar (`_quiet_levels`) changes
+        nothing and is passed at once."""
+        found: list[tuple[int, Finding]] = []
+        seen, values = self.seen, held + list(losses)
+        judged = range((-seen - 1) % JUDGE_EVERY, len(losses), JUDGE_EVERY)
+        for first in range(0, len(judged), BLOCK_JUDGED):
+            block = judged[first : first + BLOCK_JUDGED]
+            # The window after losses[k] joins ends at values[len(held) + k + 1].
+            low, high = len(held) + block[0] + 1 - WINDOW, len(held) + block[-1] + 1
+            if low >= 0 and self._quiet_levels(values[low:high]):
                 continue
-            seen, values = self.seen, held + losses
-            for k in range((-seen - 1) % JUDGE_EVERY, len(losses), JUDGE_EVERY):
-                last = len(held) + k + 1  # the window after losses[k] joins ends here
+            for k in block:
+                last = len(held) + k + 1
                 if last < WINDOW:
                     continue
                 ordered = sorted(values[last - WINDOW : last])
@@ -138,10 +163,26 @@ class LossDivergence:
                 self.seen = seen + k + 1
                 hits = self._judge(step_of(records[start + k]), level)
                 found.extend((start + k, finding) for finding in hits)
-            self.seen = seen + len(losses)
-            self.window.order.clear()
-            self.window.extend(values)  # ends as the last WINDOW values
+        self.seen = seen + len(losses)
+        self.window.order.clear()
+        self.window.extend(values)  # ends as the last WINDOW values
         return found
+
+    def _quiet_levels(self, stretch: list[float]) -> bool:
+        """Whether `_judge` does nothing at any window of WINDOW values of `stretch`, outside
+        an episode: every level (the median of such a window, between the stretch's
+        WINDOW/2-th lowest and WINDOW/2-th highest value) stays at or above the trough and
+        under the start's bar."""
+        if self.lowest is None or self.diverging:
+            return False
+        ordered = sorted(stretch)
+        lower = ordered[WINDOW // 2 - 1]
+        upper = ordered[WINDOW // 2 + len(stretch) - WINDOW]
+        return (
+            lower > EXACT_HALVES
+            and lower >= self.lowest[0]
+            and upper <= self._baseline() * (1 + ABOVE_START)
+        )
 
     def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
         found: list[tuple[int, Finding]] = []

@@ -22,7 +22,8 @@ from statistics import median
 from typing import NamedTuple
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.columns import RunColumns, with_columns
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, LR, PLANNED_STEPS, STEP, Record
 from distill_doctor.registry import RuleDoc, register
@@ -112,20 +113,24 @@ class LossFlat:
             return []
         return self._close_bucket(step)
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: past the short log, a plain loss and LR are summed into the
         open bucket inline, and a full bucket is closed and judged; anything else goes
         through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, shape in runs:
-            run = records[start:end]
-            lrs = [record[LR] for record in run] if LR in shape else []
-            losses = [record[LOSS] for record in run] if LOSS in shape else []
-            steps = [record[STEP] for record in run] if losses and STEP in shape else []
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            lrs = values[LR] if LR in shape else ()
+            losses = values[LOSS] if LOSS in shape else ()
+            steps = values[STEP] if losses and STEP in shape else ()
             if (
                 PLANNED_STEPS in shape
-                or (lrs and not plain_floats(lrs))
-                or (losses and not (plain_floats(losses) and set(map(type, steps)) == {int}))
+                or (lrs and not values.plain(LR))
+                or (losses and not (values.plain(LOSS) and steps and values.ints(STEP)))
                 or (losses and len(self.short_log) <= SHORT_LOG)
             ):
                 found.extend(self._each(records, start, end))

@@ -17,9 +17,10 @@ from bisect import bisect_left, insort
 from statistics import median as median_of
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.episodes import Episodes
-from distill_doctor.detectors.rolling import RollingWindow
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.rolling import EXACT_HALVES, RollingWindow
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -35,6 +36,11 @@ MIN_RELATIVE_JUMP = 0.2
 # run, so a loss that has fallen 10,000x is not flagged for its noise.
 START_POINTS = 20
 MIN_JUMP_OF_START = 0.02
+# A run of plain losses is decided a block at a time: a block whose highest loss stays under
+# BLOCK_BAR x the lowest median its windows can have cannot hold a spike (the bar is the 20%
+# jump less a margin far above float rounding).
+BLOCK = WINDOW // 2
+BLOCK_BAR = 1 + 0.95 * MIN_RELATIVE_JUMP
 
 DOC = register(
     RuleDoc(
@@ -79,34 +85,81 @@ class LossSpike:
             return []
         return [self.episodes.start(finding, step, loss)]
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
-        """`update` over a batch: a plain loss below the spike bar (20% over the window's
-        lowest), outside an episode and after the start, only joins the window (inline);
-        anything else goes through `update`."""
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
+        """`update` over a batch: a run of plain losses, outside an episode and after the
+        start, is decided a block at a time (`_plain_run`); anything else goes through
+        `update`."""
         found: list[tuple[int, Finding]] = []
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if LOSS not in shape:
+                continue  # `update` skips a record without a loss
+            quiet = len(self.start) >= START_POINTS and self.episodes.open is None
+            if quiet and len(self.window) >= MIN_POINTS and values.plain(LOSS):
+                found.extend(self._plain_run(records, start, end, values[LOSS]))
+            else:
+                found.extend(self._each(records, start, end))
+        return found
+
+    def _plain_run(
+        self, records: list[Record], start: int, end: int, losses: tuple[float, ...]
+    ) -> list[tuple[int, Finding]]:
+        """Plain losses, outside an episode, after the start. With a full window, a block of
+        them is quiet at once when even its highest is under the spike bar of the lowest
+        median any of its windows can have; they join the window when the next block needs
+        it. Any other block is judged value by value (`_inline`)."""
+        window, size = self.window, self.window.size
+        if len(window) < size:
+            return self._inline(records, start, end, losses, 0, len(losses)) or []
+        values = list(window.order)
+        values.extend(losses)
+        pending = 0  # losses[pending:k] were decided quiet and have not joined the window yet
+        k = 0
+        while k < len(losses):
+            stop = min(k + BLOCK, len(losses))
+            # The windows judged in the block hold `size` values of values[k : size+stop-1]:
+            # the median of each is at least that stretch's `size // 2`-th lowest value.
+            floor = sorted(values[k : size + stop - 1])[size // 2 - 1]
+            if floor > EXACT_HALVES and max(losses[k:stop]) <= floor * BLOCK_BAR:
+                k = stop
+                continue
+            window.extend(losses[pending:k])
+            rest = self._inline(records, start, end, losses, k, stop)
+            if rest is not None:
+                return rest
+            pending = k = stop
+        window.extend(losses[pending:])
+        return []
+
+    def _inline(
+        self,
+        records: list[Record],
+        start: int,
+        end: int,
+        losses: tuple[float, ...],
+        first: int,
+        stop: int,
+    ) -> list[tuple[int, Finding]] | None:
+        """losses[first:stop] of a plain run (records[start:end]), value by value: only the
+        bar is tested. None when all were quiet; at a spike, the rest of the run goes through
+        `_each`, and its findings are returned."""
         window = self.window
         order, ordered, size = window.order, window.ordered, window.size
         jump = 1 + MIN_RELATIVE_JUMP
-        for start, end, _ in runs:
-            losses = [record.get(LOSS) for record in records[start:end]]
-            quiet = len(self.start) >= START_POINTS and self.episodes.open is None
-            if not (quiet and len(order) >= MIN_POINTS and plain_floats(losses)):
-                found.extend(self._each(records, start, end))
-                continue
-            # A run of plain losses: only the bar is tested per value, until a spike.
-            for k, loss in enumerate(losses):
-                lowest = ordered[0]
-                if (
-                    not (lowest > 0 and loss <= lowest * jump)
-                    and self._judge(loss, None) is not None
-                ):
-                    found.extend(self._each(records, start + k, end))
-                    break
-                if len(order) == size:
-                    del ordered[bisect_left(ordered, order.popleft())]
-                order.append(loss)
-                insort(ordered, loss)
-        return found
+        for k in range(first, stop):
+            loss = losses[k]
+            lowest = ordered[0]
+            if not (lowest > 0 and loss <= lowest * jump) and self._judge(loss, None) is not None:
+                return self._each(records, start + k, end)
+            if len(order) == size:
+                del ordered[bisect_left(ordered, order.popleft())]
+            order.append(loss)
+            insort(ordered, loss)
+        return None
 
     def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
         found: list[tuple[int, Finding]] = []

@@ -15,7 +15,8 @@ import math
 import re
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.columns import RunColumns, with_columns
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import LR, PLANNED_STEPS, STEP, WARNING, Record
 from distill_doctor.registry import RuleDoc, register
@@ -66,7 +67,9 @@ class LrZero:
         self.last_step: int | None = None
         self.skipped_steps_warned = False
         self.coarse = True  # every positive LR so far printed with <= COARSE_DIGITS digits
-        self.decay = DecayFit()  # the positive LRs since the peak
+        # The positive LRs since the peak, while the print is coarse: only a coarse print's
+        # decay is ever judged, and a print stays fine once a value shows more digits.
+        self.decay = DecayFit()
 
     def update(self, record: Record) -> list[Finding]:
         if PLANNED_STEPS in record:  # rare: test before paying for the conversion
@@ -85,9 +88,10 @@ class LrZero:
             if lr > self.peak:
                 self.peak = lr
                 self.decay = DecayFit()
-            self.decay.add(step, lr)
-            if self.coarse and float(f"{lr:.{COARSE_DIGITS}g}") != lr:
-                self.coarse = False
+            if self.coarse:
+                self.decay.add(step, lr)
+                if float(f"{lr:.{COARSE_DIGITS}g}") != lr:
+                    self.coarse = False
             self.low_since, self.low_records, self.reported = None, 0, False
             return []
         if self.peak == 0 and self.skipped_steps_warned:
@@ -101,35 +105,37 @@ class LrZero:
             return []
         return self._judge(self.planned)
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: a plain LR within its peak's range (not a new peak, not
-        low), once its print is known not to be coarse, only feeds the decay fit (inline);
-        anything else goes through `update`."""
+        low), once its print is known not to be coarse, changes only the last step and the
+        low streak (a run of them at once); anything else goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, shape in runs:
-            run = records[start:end]
-            lrs = [record.get(LR) for record in run]
-            steps = [record.get(STEP) for record in run]
+        for (start, end, shape), values in with_columns(records, runs, columns):
             if (
                 not self.coarse
+                and LR in shape
+                and STEP in shape
                 and PLANNED_STEPS not in shape
                 and WARNING not in shape
-                and plain_floats(lrs)
-                and set(map(type, steps)) == {int}
-                and 0 < min(lrs)
-                and max(lrs) <= self.peak
-                and min(lrs) >= LOW_FRACTION_OF_PEAK * self.peak
-            ):  # a run inside the peak's range: it only feeds the decay fit
-                self.last_step = steps[-1]
-                self.decay.extend(list(zip(steps, lrs, strict=True)))
-                self.low_since, self.low_records, self.reported = None, 0, False
-                continue
+                and values.plain(LR)
+                and values.ints(STEP)
+            ):
+                lrs, low = values[LR], min(values[LR])
+                if 0 < low and max(lrs) <= self.peak and low >= LOW_FRACTION_OF_PEAK * self.peak:
+                    # A run inside the peak's range.
+                    self.last_step = values[STEP][-1]
+                    self.low_since, self.low_records, self.reported = None, 0, False
+                    continue
             found.extend(self._each(records, start, end))
         return found
 
     def _each(self, records: list[Record], start: int, end: int) -> list[tuple[int, Finding]]:
         found: list[tuple[int, Finding]] = []
-        fitted: list[tuple[int, float]] = []  # summed at once, before `update` needs the fit
         for i in range(start, end):
             record = records[i]
             lr, step = record.get(LR), record.get(STEP)
@@ -143,14 +149,10 @@ class LrZero:
                 or PLANNED_STEPS in record
                 or WARNING in record
             ):
-                self.decay.extend(fitted)
-                fitted = []
                 found.extend((i, finding) for finding in self.update(record))
                 continue
             self.last_step = step
-            fitted.append((step, lr))
             self.low_since, self.low_records, self.reported = None, 0, False
-        self.decay.extend(fitted)
         return found
 
     def finish(self) -> list[Finding]:
@@ -194,19 +196,12 @@ class DecayFit:
         self.sx = self.sy = self.sxx = self.sxy = 0.0
 
     def add(self, step: int, lr: float) -> None:
-        self.extend(((step, lr),))
-
-    def extend(self, points: list[tuple[int, float]] | tuple[tuple[int, float], ...]) -> None:
-        """(step, lr) points in order, summed in one loop (the same sums as adds)."""
-        n, sx, sy, sxx, sxy = self.n, self.sx, self.sy, self.sxx, self.sxy
-        for step, lr in points:
-            x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
-            n += 1
-            sx += x
-            sy += lr
-            sxx += x * x
-            sxy += x * lr
-        self.n, self.sx, self.sy, self.sxx, self.sxy = n, sx, sy, sxx, sxy
+        x = float(step)  # float sums: a junk step of 1e300 gives inf, not an OverflowError
+        self.n += 1
+        self.sx += x
+        self.sy += lr
+        self.sxx += x * x
+        self.sxy += x * lr
 
     def zero_at(self) -> float:
         """The step where the fitted line reaches 0; -inf without a falling line."""

@@ -14,6 +14,7 @@ import re
 
 from distill_doctor import records as R
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.episodes import Episodes
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
@@ -154,17 +155,21 @@ class NonfiniteLoss:
             return self.episodes.quiet()
         return []
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: outside an episode, a record without a warning whose values
         are all finite and whose loss is not a clamped 0 changes nothing; anything else goes
         through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, shape in runs:
+        for (start, end, shape), values in with_columns(records, runs, columns):
             if WARNING not in shape and self.episodes.open is None:
-                run = records[start:end]
-                losses = [record[LOSS] for record in run] if LOSS in shape else []
-                if _finite_sum(run) and (
-                    not losses or (set(map(type, losses)) == {float} and 0.0 not in losses)
+                numbers = all(values.plain(key) or values.ints(key) for key in shape)
+                if (numbers or _finite_sum(records[start:end])) and (
+                    LOSS not in shape or values.nonzero_floats(LOSS)
                 ):
                     continue  # a whole run of finite numbers, no clamped loss
             found.extend(self._each(records, start, end))

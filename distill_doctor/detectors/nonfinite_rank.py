@@ -7,6 +7,7 @@ or device, not the model that all ranks share.
 from __future__ import annotations
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns
 from distill_doctor.detectors.nonfinite_loss import CLEAN_RECORDS_TO_CLEAR
 from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
@@ -73,7 +74,12 @@ class NonfiniteRank:
             )
         ]
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: outside an episode only a record with the ranks key counts."""
         found: list[tuple[int, Finding]] = []
         for start, end, shape in runs:

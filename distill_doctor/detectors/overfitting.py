@@ -15,7 +15,8 @@ from operator import add
 from statistics import median
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
-from distill_doctor.detectors.values import emit, finite, plain_floats, step_of
+from distill_doctor.detectors.columns import RunColumns, with_columns
+from distill_doctor.detectors.values import emit, finite, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import EVAL_LOSS, LOSS, Record
 from distill_doctor.registry import RuleDoc, register
@@ -113,18 +114,21 @@ class Overfitting:
         self.reported = self._finding(*self.latest)
         return [self.reported]
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: train records (no eval loss) with plain losses only add to
         the train sums (a run of them at once, in order); anything else goes through
         `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, shape in runs:
-            if EVAL_LOSS not in shape:
-                losses = [record.get(LOSS) for record in records[start:end]]
-                if plain_floats(losses):
-                    self.train_sum = reduce(add, losses, self.train_sum)  # += one by one
-                    self.train_count += end - start
-                    continue
+        for (start, end, shape), values in with_columns(records, runs, columns):
+            if EVAL_LOSS not in shape and LOSS in shape and values.plain(LOSS):
+                self.train_sum = reduce(add, values[LOSS], self.train_sum)  # += one by one
+                self.train_count += end - start
+                continue
             found.extend(self._each(records, start, end))
         return found
 

@@ -12,6 +12,7 @@ import math
 from functools import lru_cache
 
 from distill_doctor.detectors.base import RunFacts, ShapeRun
+from distill_doctor.detectors.columns import RunColumns, with_columns
 from distill_doctor.detectors.values import emit, number, plain, step_of
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.records import EVAL_PREFIX, LOSS, LOSS_PREFIX, PPL, Record
@@ -109,19 +110,24 @@ class PerplexityOverflow:
                     findings.append(finding)
         return findings
 
-    def update_many(self, records: list[Record], runs: list[ShapeRun]) -> list[tuple[int, Finding]]:
+    def update_many(
+        self,
+        records: list[Record],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> list[tuple[int, Finding]]:
         """`update` over a batch: a record without a perplexity only updates the latest
         losses; one with a perplexity goes through `update`."""
         found: list[tuple[int, Finding]] = []
-        for start, end, _ in runs:
+        for (start, end, _), values in with_columns(records, runs, columns):
             loss_keys, ppl_keys = self._keys(records[start])  # one shape: the run's keys
             if ppl_keys:
                 for i in range(start, end):
                     found.extend((i, finding) for finding in self.update(records[i]))
                 continue
             for key in loss_keys:  # only the run's last finite value of each stays
-                for i in range(end - 1, start - 1, -1):
-                    value = _finite_loss(records[i][key])
+                for raw in reversed(values[key]):
+                    value = _finite_loss(raw)
                     if value is not None:
                         self.latest[key] = value
                         break

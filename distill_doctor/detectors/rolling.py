@@ -10,9 +10,13 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, insort
 from collections import deque
+from collections.abc import Sequence
 
 # IQR / 1.349 estimates the standard deviation of normal noise, robust to the outliers we hunt.
 IQR_TO_SIGMA = 1.349
+# Above this, halving a float is exact, so `median_of_sorted` lies between its two middle
+# values: bounds on those bound the median (batch paths decide blocks of records by them).
+EXACT_HALVES = 1e-300
 
 
 def median_of_sorted(ordered: list[float]) -> float:
@@ -42,7 +46,7 @@ class RollingWindow:
         self.order.append(value)
         insort(self.ordered, value)
 
-    def extend(self, values: list[float]) -> None:
+    def extend(self, values: Sequence[float]) -> None:
         """Finite values in order, leaving the window as that many `add`s would; the sorted
         copy is rebuilt in C (a run of a thousand values costs one sort of the window). The
         same lists unless a 0.0 and a -0.0 meet (equal, yet printed apart): then one by one."""

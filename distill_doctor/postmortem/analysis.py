@@ -12,6 +12,7 @@ from pathlib import Path
 
 from distill_doctor import records as R
 from distill_doctor.detectors import DetectorSuite, RunFacts, ShapeRun, shape_runs
+from distill_doctor.detectors.columns import RunColumns, run_columns
 from distill_doctor.detectors.episodes import latest_per_episode
 from distill_doctor.findings import Finding
 from distill_doctor.postmortem.formats import detect, expand
@@ -79,26 +80,34 @@ class Analysis:
     def observe(self, record: dict[str, object], shape: tuple[str, ...] | None = None) -> None:
         self.observe_many([record], [(0, 1, shape or tuple(record))])
 
-    def observe_many(self, records: list[dict[str, object]], runs: list[ShapeRun]) -> None:
-        """A batch of records (`runs`: its `shape_runs`): counted per run of one shape."""
+    def observe_many(
+        self,
+        records: list[dict[str, object]],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> None:
+        """A batch of records (`runs`: its `shape_runs`; `columns`: their `RunColumns`, when
+        the caller has them): counted per run of one shape."""
+        columns = run_columns(records, runs, columns)
         self.records += len(records)
         last_step = self.last_step
-        for start, end, shape in runs:
+        for (start, end, shape), values in zip(runs, columns, strict=True):
             info = self.shapes.get(shape) or self._new_shape(shape)
             info[0] += end - start
             if info[1]:
                 self.metric_records += end - start
-            run = records[start:end]
-            steps = [step for record in run if type(step := record.get(R.STEP)) is int]
+            steps = values.get(R.STEP) or ()
+            if steps and not values.ints(R.STEP):
+                steps = [step for step in steps if type(step) is int]
             if steps and (last_step is None or max(steps) > last_step):
                 last_step = max(steps)
-            for record in run if info[2] else ():
+            for record in records[start:end] if info[2] else ():
                 for key in info[2]:
                     value = record.get(key)
                     if isinstance(value, int):
                         self.logged_facts[key] = value
         self.last_step = last_step
-        self.curves.add_many(records, runs)
+        self.curves.add_many(records, runs, columns)
 
     def _new_shape(self, shape: tuple[str, ...]) -> list:
         info = [
@@ -188,8 +197,9 @@ def _analyze_batch(
 ) -> None:
     """Observe and judge a batch; findings in stream order (a log's own finding before the
     detectors' findings of the record after it)."""
-    analysis.observe_many(batch, runs)
-    found = suite.update_many(batch, runs)
+    columns = run_columns(batch, runs)  # read once, by the counts, curves and detectors
+    analysis.observe_many(batch, runs, columns)
+    found = suite.update_many(batch, runs, columns)
     if logged:
         keyed = [(i, 0, f) for i, f in logged] + [(i, 1, f) for i, f in found]
         keyed.sort(key=_index_then_source)  # stable

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from distill_doctor import records as R
-from distill_doctor.detectors.values import plain_floats
+from distill_doctor.detectors.columns import RunColumns, with_columns
 
 if TYPE_CHECKING:
     from distill_doctor.detectors import ShapeRun
@@ -52,26 +52,30 @@ class Series:
             elif value > pair[1][1]:
                 buckets[index] = (pair[0], (step, value))
 
-    def extend_sorted(self, steps: list[int], values: list[float]) -> None:
+    def extend_sorted(self, steps: Sequence[int], values: Sequence[float]) -> None:
         """`extend` for points with int steps in order and finite values, the usual run of a
-        log: the points of a bucket after its first are one block, whose first lowest and
-        first highest point are found by min()/max() in C. The same buckets as `extend`: a
-        point only moves a bucket's min (max) when strictly below (above) it, so the block's
-        first extreme is what point-by-point would keep."""
-        at = values.__getitem__
+        log: a bucket's points (after the one that opens it) are one block, whose lowest and
+        highest are found by min()/max() in C, and placed by index() only when they move the
+        bucket. The same buckets as `extend`: a point only moves a bucket's min (max) when
+        strictly below (above) it, so the block's first extreme is what point-by-point would
+        keep."""
         i, n = 0, len(steps)
         while i < n:
-            self.extend(((steps[i], values[i]),))  # may open the bucket, and coarsen
             index = steps[i] // self.width
-            end = bisect_left(steps, (index + 1) * self.width, i + 1)
-            if end > i + 1:
-                block = range(i + 1, end)
-                low, high = min(block, key=at), max(block, key=at)
-                pair = self.buckets[index]
-                if values[low] < pair[0][1]:
-                    pair = ((steps[low], values[low]), pair[1])
-                if values[high] > pair[1][1]:
-                    pair = (pair[0], (steps[high], values[high]))
+            pair = self.buckets.get(index)
+            first = i
+            if pair is None:
+                self.extend(((steps[i], values[i]),))  # opens the bucket, and may coarsen
+                index = steps[i] // self.width
+                pair, first = self.buckets[index], i + 1
+            end = bisect_left(steps, (index + 1) * self.width, first)
+            if end > first:
+                block = values[first:end]
+                low, high = min(block), max(block)
+                if low < pair[0][1]:
+                    pair = ((steps[values.index(low, first, end)], low), pair[1])
+                if high > pair[1][1]:
+                    pair = (pair[0], (steps[values.index(high, first, end)], high))
                 self.buckets[index] = pair
             i = end
 
@@ -104,22 +108,26 @@ class Curves:
     def add(self, record: dict[str, object]) -> None:
         self.add_many([record], [(0, 1, tuple(record))])
 
-    def add_many(self, records: list[dict[str, object]], runs: list[ShapeRun]) -> None:
-        """A batch of records (`runs`: its `shape_runs`): each series takes its points of a
-        run at once, and a run without a plotted key costs nothing."""
-        for start, end, shape in runs:
+    def add_many(
+        self,
+        records: list[dict[str, object]],
+        runs: list[ShapeRun],
+        columns: list[RunColumns] | None = None,
+    ) -> None:
+        """A batch of records (`runs`: its `shape_runs`; `columns`: their `RunColumns`, when
+        the caller has them): each series takes its points of a run at once, and a run
+        without a plotted key costs nothing."""
+        for (start, end, shape), values in with_columns(records, runs, columns):
             plotted = [(key, series) for key, series in self.series.items() if key in shape]
             if not plotted:
                 continue
-            run = records[start:end]
-            steps = [record.get(R.STEP) for record in run]
-            in_order = set(map(type, steps)) == {int} and steps == sorted(steps)
+            steps = values.get(R.STEP)
+            in_order = steps is not None and values.ints(R.STEP) and list(steps) == sorted(steps)
             for key, series in plotted:
-                values = [record[key] for record in run]
-                if in_order and plain_floats(values):
-                    series.extend_sorted(steps, values)
+                if in_order and values.plain(key):
+                    series.extend_sorted(steps, values[key])
                 else:
-                    series.extend(_points(run, key))
+                    series.extend(_points(records[start:end], key))
 
 
 def _points(records: list[dict[str, object]], key: str) -> Iterator[tuple[int, float]]:

@@ -3,6 +3,8 @@
 every batch size, and whatever junk a parser hands over."""
 
 import json
+import math
+import random
 from collections import deque
 
 import pytest
@@ -12,7 +14,9 @@ from streams import FAULTS, SEED_NAN_WARNING, stream
 
 from distill_doctor.detectors import DETECTORS, DetectorSuite, shape_runs
 from distill_doctor.detectors.base import RunFacts
+from distill_doctor.detectors.columns import ALL_AT_ONCE, run_columns
 from distill_doctor.detectors.grad_explosion import GradExplosion
+from distill_doctor.detectors.loss_spike import LossSpike
 from distill_doctor.detectors.rolling import RollingWindow
 
 FACTS = RunFacts(planned_steps=1500, vocab_size=32000)
@@ -143,3 +147,85 @@ def test_a_rising_gradient_norm_keeps_the_same_running_level():
         batched.update_many(batch, shape_runs([tuple(r) for r in batch]))
     assert batched.normal_level > 5  # it did rise
     assert state(batched) == state(single)
+
+
+def train_log(steps: int, noise: float, seed: int, scale: float = 1.0) -> list[dict]:
+    """HF-like train records (loss, LR, norm, epoch) with an eval record every 500 steps: a
+    power-law loss with multiplicative noise `noise`, a few spikes and dips, so that the
+    block paths both pass blocks at once and fall back to value-by-value judging."""
+    rng = random.Random(seed)
+    records: list[dict] = []
+    for step in range(1, steps + 1):
+        loss = scale * (1.5 + 8 / math.sqrt(1 + step / 200)) * math.exp(rng.gauss(0, noise))
+        grad = (0.5 + 3 / (1 + step / 500)) * math.exp(rng.gauss(0, 4 * noise))
+        if rng.random() < 0.004:
+            loss *= rng.choice([1.15, 1.25, 3.0, 0.5])
+        if rng.random() < 0.002:
+            grad *= rng.choice([8.0, 30.0])
+        lr = 5e-5 * min(1.0, step / 100) * (steps - step + 1) / steps
+        records.append({"loss": loss, "lr": lr, "grad_norm": grad, "epoch": step / 1000})
+        records[-1]["step"] = step
+        if step % 500 == 0:
+            records.append({"eval_loss": loss * 1.05, "epoch": step / 1000, "step": step})
+    return records
+
+
+@pytest.mark.parametrize("noise", [0.005, 0.05, 0.2])
+def test_block_decisions_keep_every_state_after_every_batch(noise):
+    """loss-spike and loss-divergence pass blocks of a run at once when bounds on their
+    windows' medians say nothing can happen, grad-explosion skips the medians under its
+    normal level: the state must still match `update`'s at every batch boundary."""
+    records = train_log(6000, noise, seed=int(noise * 1000))
+    single, batched = DetectorSuite(FACTS), DetectorSuite(FACTS)
+    found_single, found_batched = [], []
+    for start in range(0, len(records), 700):
+        batch = records[start : start + 700]
+        found_single.extend(f.to_dict() for r in batch for f in single.update(r))
+        hits = batched.update_many(batch, shape_runs([tuple(r) for r in batch]))
+        found_batched.extend(f.to_dict() for _, f in hits)
+        for one, other in zip(single.detectors, batched.detectors, strict=True):
+            assert state(other) == state(one), (one.DOC.id, start)
+    assert found_batched == found_single
+
+
+def test_the_block_paths_are_taken_on_a_quiet_log(monkeypatch):
+    """On a quiet log a loss-spike block is judged value by value only when its highest loss
+    comes near the bar: most values never reach `_inline`."""
+    inlined = []
+    judge = LossSpike._inline
+
+    def counting(self, records, start, end, losses, first, stop):
+        inlined.append(stop - first)
+        return judge(self, records, start, end, losses, first, stop)
+
+    monkeypatch.setattr(LossSpike, "_inline", counting)
+    records = train_log(20000, 0.02, seed=4)
+    detector = LossSpike()
+    for start in range(0, len(records), 1024):
+        batch = records[start : start + 1024]
+        detector.update_many(batch, shape_runs([tuple(r) for r in batch]))
+    assert sum(inlined) < len(records) // 10
+
+
+@pytest.mark.parametrize("scale", [1e-305, 1e-320, -1.0])
+def test_tiny_and_negative_losses_take_the_exact_path(scale):
+    """Halving a subnormal float is not exact, and a negative loss has no spike bar below it:
+    the block bounds must not decide those runs."""
+    records = train_log(3000, 0.05, seed=9, scale=scale)
+    expected = one_by_one(records, FACTS)
+    assert in_batches(records, 1024, FACTS) == expected
+
+
+def test_run_columns_read_each_key_once_and_state_facts():
+    records = [{"step": 1, "loss": 2.0, "lr": 0.1}, {"step": 2, "loss": 0.0, "lr": 0.2}]
+    records.append({"step": 3, "loss": float("nan"), "lr": 0.3})
+    wide = [{f"k{i}": float(i) for i in range(ALL_AT_ONCE + 1)} for _ in range(3)]
+    (narrow,) = run_columns(records, [(0, 3, tuple(records[0]))])
+    (spread,) = run_columns(wide, [(0, 3, tuple(wide[0]))])
+    assert narrow["loss"][:2] == (2.0, 0.0) and narrow.get("missing") is None
+    assert narrow.ints("step") and not narrow.plain("loss") and narrow.plain("lr")
+    assert not narrow.nonzero_floats("loss")  # a clamped 0.0
+    assert run_columns(records, [(0, 1, tuple(records[0]))])[0].nonzero_floats("loss")
+    assert spread["k3"] == (3.0, 3.0, 3.0) and spread.plain("k0")
+    given = run_columns(records, [(0, 3, tuple(records[0]))])
+    assert run_columns(records, [], given) is given  # the caller's columns are used as given
