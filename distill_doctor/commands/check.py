@@ -6,10 +6,9 @@ Exit codes: 0 no error-severity finding, 1 error findings (with --fix: in the fi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 
@@ -141,8 +140,7 @@ def fix_and_recheck(
     return FixOutcome(output, result, run_rules(fixed_ctx))
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     lines: list[str]  # what the check knew and where each number came from
     not_checked: list[str]  # what it could not check, and why
 

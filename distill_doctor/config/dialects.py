@@ -16,9 +16,9 @@ those two, cannot be told: guessing would check the wrong meaning of the same nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import ModuleType
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from distill_doctor.config.frameworks import (
     accelerate,
@@ -54,15 +54,14 @@ NATIVE_EXAMPLES = "batch_size, epochs, train_samples, num_training_steps, kd_top
 HF_EXAMPLES = "per_device_train_batch_size, num_train_epochs, output_dir, lr_scheduler_type"
 
 
-@dataclass(frozen=True)
-class ParsedConfig:
+class ParsedConfig(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     dialect: Dialect
     config: TrainConfig
     given: frozenset[str]  # canonical keys the file (or --train-samples) really set
     key_names: dict[str, str]  # canonical key -> the file's spelling of it
     warmup_ratio: float | None = None  # warmup was given as this share of the steps
     notes: tuple[str, ...] = ()
-    run: RunFacts = field(default_factory=RunFacts)
+    run: RunFacts = RunFacts()
 
 
 def keys_to_judge(data: dict[str, Any]) -> list[str]:
