@@ -120,3 +120,11 @@ def test_the_collector_is_off_for_a_check_and_back_on_once_a_postmortem_reads_lo
         done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
         states.append(next(line for line in done.stderr.splitlines() if line.startswith("GC:")))
     assert states == ["GC: False", "GC: True"]
+
+
+def test_a_native_config_imports_no_framework_dialect():
+    dialects = tuple(
+        f"distill_doctor.config.{name}"
+        for name in ("hf", "translation", "frameworks.torchtune", "frameworks.deepspeed")
+    )
+    assert modules_loaded_by("check", "configs/seed_broken.json", watched=dialects) == set()
