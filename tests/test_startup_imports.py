@@ -96,7 +96,7 @@ def test_a_text_log_imports_its_own_parser_only():
         f"distill_doctor.postmortem.parsers.{f.module}" for f in FORMATS if f.name != "tensorboard"
     )
     loaded = modules_loaded_by(
-        "postmortem", "tests/postmortem/fixtures/seed_broken.log", watched=parsers
+        "postmortem", "tests/postmortem/fixtures/seed_broken.log", watched=(*parsers, "json")
     )
     assert loaded == {"distill_doctor.postmortem.parsers.seed_text"}
 

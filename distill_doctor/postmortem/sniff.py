@@ -10,13 +10,10 @@ must parse to a loss; it is tried last, when nothing else matched).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
-
-from distill_doctor.events import EVENT_TYPES
 
 _HF_STDOUT = re.compile(
     rb"""\{\s{0,8}(['"])(?:loss|eval_loss|learning_rate|train_runtime|grad_norm)\1\s{0,8}:"""
@@ -36,6 +33,10 @@ _SEED_TEXT = re.compile(
 def _first_object(head: bytes) -> object:
     """The first line as JSON, or None when it is none."""
     first = head.lstrip().split(b"\n", 1)[0]
+    if b"{" not in first:  # no JSON object, in any encoding: a text log never imports json
+        return None
+    import json
+
     try:
         return json.loads(first)
     except (ValueError, RecursionError):
@@ -48,7 +49,11 @@ def tensorboard(head: bytes, path: object) -> bool:
 
 def events_jsonl(head: bytes, path: object) -> bool:
     event = _first_object(head)
-    return isinstance(event, dict) and event.get("type") in EVENT_TYPES
+    if not isinstance(event, dict):
+        return False
+    from distill_doctor.events import EVENT_TYPES
+
+    return event.get("type") in EVENT_TYPES
 
 
 def hf_state(head: bytes, path: Path) -> bool:

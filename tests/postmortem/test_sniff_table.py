@@ -26,3 +26,13 @@ def test_a_json_line_without_metrics_is_no_jsonl_log(tmp_path):
     assert not FORMATS[3].sniff(log.read_bytes(), log)
     log.write_text('{"step": 1, "loss": 2.5}\n')
     assert FORMATS[3].sniff(log.read_bytes(), log)
+
+
+def test_a_json_line_is_sniffed_in_any_encoding_json_reads(tmp_path):
+    # The sniffer skips json for a first line without a `{` byte; every encoding of an object
+    # has one (a UTF-8 BOM or UTF-16 before it, as Windows tools write them).
+    line = '{"step": 1, "loss": 2.5}\n'
+    for encoding in ("utf-8-sig", "utf-16-le"):
+        log = tmp_path / f"m-{encoding}.jsonl"
+        log.write_bytes(line.encode(encoding))
+        assert FORMATS[3].sniff(log.read_bytes(), log), encoding
