@@ -4,8 +4,9 @@ Exit codes: 0 no error-severity finding, 1 error findings (with --fix: in the fi
 2 usage or input error. Imports no torch or transformers.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the command's parameters from its
+# annotations, and strings it would have to compile one by one (~2 ms of a cold start). The
+# helpers' annotations that name config types are quoted: those are imported for type checks.
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
@@ -123,12 +124,12 @@ def check(
 
 
 def fix_and_recheck(
-    findings: list[Finding],
-    ctx: CheckContext,
-    loaded: LoadedConfig,
+    findings: "list[Finding]",
+    ctx: "CheckContext",
+    loaded: "LoadedConfig",
     output: Path,
     options: dict[str, Any],
-) -> FixOutcome:
+) -> "FixOutcome":
     """Write the corrected config, then check it exactly as `doctor check NEW.json` would."""
     from distill_doctor.config.context import load_context
     from distill_doctor.config.fix import FixOutcome, apply_fixes, write_fixed
@@ -147,10 +148,10 @@ class Context(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.ba
 
 def render(
     format: OutputFormat,
-    findings: list[Finding],
+    findings: "list[Finding]",
     context: Context,
-    loaded: LoadedConfig,
-    fixed: FixOutcome | None,
+    loaded: "LoadedConfig",
+    fixed: "FixOutcome | None",
 ) -> str:
     # Each format imports its own renderer: JSON and SARIF never load Rich.
     if format is OutputFormat.sarif:
@@ -188,7 +189,7 @@ def render(
 
 
 def key_lines(
-    findings: list[Finding], rule_keys: dict[str, tuple[str, ...]], loaded: LoadedConfig
+    findings: "list[Finding]", rule_keys: dict[str, tuple[str, ...]], loaded: "LoadedConfig"
 ) -> dict[str, int | None]:
     """Each finding's line in the config: the first key its patch changes, else the first of
     its rule's keys, that the file sets (None: a rule about defaults the file leaves alone)."""
@@ -200,7 +201,7 @@ def key_lines(
     return lines
 
 
-def fix_summary(fixed: FixOutcome) -> dict[str, Any]:
+def fix_summary(fixed: "FixOutcome") -> dict[str, Any]:
     from distill_doctor.render.summary import summary_line
 
     changes = fixed.result.changes
