@@ -76,14 +76,14 @@ def format_value(value: EvidenceValue) -> str:
     return str(value)
 
 
-def evidence_table(finding: Finding, console: Console, room: int) -> Table:
+def evidence_table(finding: Finding, console: Console, room: int) -> RenderableType:
     """Key and value per row; numbers right-aligned among themselves so that digits line up,
     words left-aligned (a long list of names must not push the numbers to the margin).
 
-    When every row fits in `room` columns, each column gets its width here, from its cells:
-    Rich would measure every cell twice more to find the same widths (~1 ms a finding, a fifth
-    of a cold `doctor check`). When a row does not fit, Rich shares out the room as always."""
-    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 2, 0, 0))
+    Rows that all fit in `room` columns are laid out here as lines, as the two-column table
+    lays them out: Rich's Table measures and renders every cell apart (~2.5 ms a finding, a
+    fifth of a cold `doctor check`). When one does not fit, the table wraps and shares out
+    the room."""
     cells = {key: format_value(value) for key, value in finding.evidence.items()}
     numbers = {
         k
@@ -98,12 +98,38 @@ def evidence_table(finding: Finding, console: Console, room: int) -> Table:
     ]
     key_width = max((widest_line(key) for key, _ in rows), default=0)
     value_width = max((widest_line(value) for _, value in rows), default=0)
-    fits = key_width + 2 + value_width <= room  # 2: the padding between the columns
-    table.add_column("key", style="dim", no_wrap=True, width=key_width if fits else None)
-    table.add_column("value", overflow="fold", width=value_width if fits else None)
+    if key_width + COLUMN_GAP + value_width <= room and all(fits_as_is(v) for _, v in rows):
+        return Text("\n").join(evidence_lines(key, value, key_width) for key, value in rows)
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, COLUMN_GAP, 0, 0))
+    table.add_column("key", style="dim", no_wrap=True)
+    table.add_column("value", overflow="fold")
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+COLUMN_GAP = 2
+
+
+def fits_as_is(value: Text) -> bool:
+    """Printed line for line as it reads: no tab to expand, no trailing line break to keep."""
+    plain = value.plain
+    return "\t" not in plain and plain == "\n".join(plain.splitlines())
+
+
+def evidence_lines(key: Text, value: Text, key_width: int) -> Text:
+    """One row: the key dimmed and padded to its column, then the value's lines, each one
+    under the first (styled in the same spans as the table's cells, so that a colour
+    terminal gets the same bytes too)."""
+    key = key.copy()
+    key.pad_right(key_width - key.cell_len)
+    key.stylize_before("dim")
+    row = Text.assemble(key, (" " * COLUMN_GAP, "dim"))
+    blank = Text(" " * (key_width + COLUMN_GAP), style="dim")
+    lines = value.split("\n") if value.plain else [value]
+    for number, line in enumerate(lines):
+        row.append_text(line if number == 0 else Text("\n").append_text(blank).append_text(line))
+    return row
 
 
 def widest_line(text: Text) -> int:
