@@ -71,11 +71,12 @@ def postmortem(
     from distill_doctor.postmortem.run_config import load_run_config, run_facts
     from distill_doctor.postmortem.runs import group_runs, runs_exit_code
 
-    # The collector was off while the CLI started (cli.main); logs of any length are read from
-    # here, so it is back on. Frozen first: the start's objects all live to the end, and
-    # without it the first collection would scan every one of them.
-    gc.freeze()
-    gc.enable()
+    if not gc.isenabled():
+        # cli.main started this report without the cyclic collector; logs of any length are
+        # read from here, so it is back on. Frozen first: the start's objects all live to the
+        # end, and the first collection would otherwise scan every one of them.
+        gc.freeze()
+        gc.enable()
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise InputError(f"--plot {plot}: give a file name ending in .png or .html.")
     run_config = load_run_config(config) if config is not None else None
