@@ -81,9 +81,8 @@ def evidence_table(finding: Finding, console: Console, room: int) -> RenderableT
     words left-aligned (a long list of names must not push the numbers to the margin).
 
     Rows that all fit in `room` columns are laid out here as lines, as the two-column table
-    lays them out: Rich's Table measures and renders every cell apart (~2.5 ms a finding, a
-    fifth of a cold `doctor check`). When one does not fit, the table wraps and shares out
-    the room."""
+    lays them out: Rich's Table measures and renders every cell apart (~2.5 ms a finding at a
+    cold start). When one does not fit, the table wraps and shares out the room."""
     cells = {key: format_value(value) for key, value in finding.evidence.items()}
     numbers = {
         k
