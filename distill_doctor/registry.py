@@ -7,8 +7,7 @@ when their packages are imported (`distill_doctor.rules`, `distill_doctor.detect
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from distill_doctor.errors import InputError
 from distill_doctor.findings import Severity
@@ -17,8 +16,7 @@ RuleKind = Literal["config", "stream", "live"]
 FixAvailability = Literal["never", "sometimes", "always"]
 
 
-@dataclass(frozen=True)
-class RuleDoc:
+class RuleDoc(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     id: str  # kebab-case, never changes
     code: str  # DD1xx config rules, DD2xx stream detectors (DD24x: live-only checks)
     kind: RuleKind

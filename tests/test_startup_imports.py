@@ -85,3 +85,46 @@ def test_a_report_command_ends_without_teardown_but_with_its_output_and_exit_cod
     assert done.returncode == 1 and "1 error" in json.loads(done.stdout)["summary"]
     listed = subprocess.run([sys.executable, "-m", "distill_doctor", "rules"], capture_output=True)
     assert listed.returncode == 0 and listed.stdout.rstrip().endswith(b"whole doc.")
+
+
+def test_a_text_log_imports_its_own_parser_only():
+    # postmortem.sniff tells the format without the parsers; the chosen one alone is imported
+    # (and the tiny tensorboard one, by which runs.py groups a folder's event files).
+    from distill_doctor.postmortem.sniff import FORMATS
+
+    parsers = tuple(
+        f"distill_doctor.postmortem.parsers.{f.module}" for f in FORMATS if f.name != "tensorboard"
+    )
+    loaded = modules_loaded_by(
+        "postmortem", "tests/postmortem/fixtures/seed_broken.log", watched=(*parsers, "json")
+    )
+    assert loaded == {"distill_doctor.postmortem.parsers.seed_text"}
+
+
+def test_the_collector_is_off_for_a_check_and_back_on_once_a_postmortem_reads_logs():
+    # cli.main starts a report without the cyclic collector; a postmortem's logs are unbounded.
+    code = (
+        "import gc, runpy, sys\n"
+        "sys.argv = ['doctor', *sys.argv[1:]]\n"
+        "try:\n"
+        "    runpy.run_module('distill_doctor', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('GC:', gc.isenabled(), file=sys.stderr)\n"
+    )
+    states = []
+    for args in (
+        ["check", "configs/seed_broken.json"],
+        ["postmortem", "tests/postmortem/fixtures/seed_broken.log"],
+    ):
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        states.append(next(line for line in done.stderr.splitlines() if line.startswith("GC:")))
+    assert states == ["GC: False", "GC: True"]
+
+
+def test_a_native_config_imports_no_framework_dialect():
+    dialects = tuple(
+        f"distill_doctor.config.{name}"
+        for name in ("hf", "translation", "frameworks.torchtune", "frameworks.deepspeed")
+    )
+    assert modules_loaded_by("check", "configs/seed_broken.json", watched=dialects) == set()

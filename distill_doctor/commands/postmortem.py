@@ -6,8 +6,9 @@ data to judge. Imports no torch: parsers, detectors and renderers are plain Pyth
 Files of several runs (a `runs/` folder, unrelated logs) give one verdict per run; the exit
 code is 1 when any run is sick, else 2 when any had no data, else 0. `-` reads stdin."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the command's parameters from its
+# annotations, and strings it would have to compile one by one (~2 ms of a cold start).
+import gc
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +71,12 @@ def postmortem(
     from distill_doctor.postmortem.run_config import load_run_config, run_facts
     from distill_doctor.postmortem.runs import group_runs, runs_exit_code
 
+    if not gc.isenabled():
+        # cli.main started this report without the cyclic collector; logs of any length are
+        # read from here, so it is back on. Frozen first: the start's objects all live to the
+        # end, and the first collection would otherwise scan every one of them.
+        gc.freeze()
+        gc.enable()
     if plot is not None and plot.suffix.lower() not in (".png", ".html"):
         raise InputError(f"--plot {plot}: give a file name ending in .png or .html.")
     run_config = load_run_config(config) if config is not None else None

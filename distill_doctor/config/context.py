@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from distill_doctor.config.dialects import ParsedConfig, parse_config
 from distill_doctor.config.gpus import resolve_gpu
@@ -25,8 +24,7 @@ from distill_doctor.config.reader import ConfigDocument, read_document
 from distill_doctor.rules.base import CheckContext, ModelFacts
 
 
-@dataclass(frozen=True)
-class LoadedConfig:
+class LoadedConfig(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     """The file behind a CheckContext: what `--fix` edits and renderers point at."""
 
     document: ConfigDocument

@@ -16,21 +16,12 @@ those two, cannot be told: guessing would check the wrong meaning of the same nu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from types import ModuleType
-from typing import Any, get_args
+import importlib
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple, get_args
 
-from distill_doctor.config.frameworks import (
-    accelerate,
-    axolotl,
-    deepspeed,
-    distillkit,
-    is_number,
-    llamafactory,
-    torchtune,
-    wandb,
-)
-from distill_doctor.config.hf import HfConfig, parse_translation, translate_hf
+from distill_doctor.config.frameworks import is_number, wandb
+from distill_doctor.config.frameworks.markers import SCORES
 from distill_doctor.config.hf_keys import HF_KEYS, HF_OBJECT_KEYS, TRL_ONLY
 from distill_doctor.config.loader import did_you_mean, validate_config
 from distill_doctor.config.native import (
@@ -43,26 +34,24 @@ from distill_doctor.config.schema import TrainConfig, config_keys
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import Dialect, RunFacts
 
+if TYPE_CHECKING:
+    from distill_doctor.config.hf import HfConfig
+
 DIALECTS: tuple[str, ...] = get_args(Dialect)
-FRAMEWORKS: dict[str, ModuleType] = {
-    module.NAME: module
-    for module in (torchtune, llamafactory, axolotl, distillkit, accelerate, deepspeed)
-}
 NATIVE_ONLY = frozenset(config_keys()) - HF_KEYS
 HF_ONLY = HF_KEYS - frozenset(config_keys())
 NATIVE_EXAMPLES = "batch_size, epochs, train_samples, num_training_steps, kd_top_k"
 HF_EXAMPLES = "per_device_train_batch_size, num_train_epochs, output_dir, lr_scheduler_type"
 
 
-@dataclass(frozen=True)
-class ParsedConfig:
+class ParsedConfig(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     dialect: Dialect
     config: TrainConfig
     given: frozenset[str]  # canonical keys the file (or --train-samples) really set
     key_names: dict[str, str]  # canonical key -> the file's spelling of it
     warmup_ratio: float | None = None  # warmup was given as this share of the steps
     notes: tuple[str, ...] = ()
-    run: RunFacts = field(default_factory=RunFacts)
+    run: RunFacts = RunFacts()
 
 
 def keys_to_judge(data: dict[str, Any]) -> list[str]:
@@ -80,7 +69,7 @@ def keys_to_judge(data: dict[str, Any]) -> list[str]:
 def detect_dialect(data: dict[str, Any], source: str) -> Dialect:
     if wandb.score(data):
         return "wandb"
-    scores = {name: module.score(data) for name, module in FRAMEWORKS.items()}
+    scores = {name: score(data) for name, score in SCORES.items()}
     best = max(scores, key=lambda name: scores[name])
     if scores[best] > 0:
         return best  # type: ignore[return-value]
@@ -128,8 +117,14 @@ def parse_config(
         return parse_wandb(data, source, train_samples)
     if chosen == "native":
         return parse_native_dialect(data, source, train_samples)
-    module = FRAMEWORKS.get(chosen)
-    translation = module.translate(data) if module else translate_hf(data)
+    # The Hugging Face arithmetic and the framework's translation, imported for its files only.
+    from distill_doctor.config.hf import parse_translation, translate_hf
+
+    if chosen in SCORES:
+        framework = importlib.import_module(f"distill_doctor.config.frameworks.{chosen}")
+        translation = framework.translate(data)
+    else:
+        translation = translate_hf(data)
     return from_hf(chosen, parse_translation(translation, source, train_samples))  # type: ignore[arg-type]
 
 

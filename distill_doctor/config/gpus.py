@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import GpuSpec
 
 
-@dataclass(frozen=True)
-class GpuFamily:
+class GpuFamily(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     name: str
     sizes_gb: tuple[float, ...]  # the first is the default
     bf16_native: bool  # Ampere (sm80) and newer

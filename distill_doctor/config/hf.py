@@ -15,8 +15,8 @@ dataset size is known.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from distill_doctor.config.hf_keys import HF_KEYS
 from distill_doctor.config.loader import validate_config
@@ -74,14 +74,13 @@ SCHEDULERS = {
 EVAL_STRATEGIES = ("no", "steps", "epoch")
 
 
-@dataclass(frozen=True)
-class HfConfig:
+class HfConfig(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     config: TrainConfig
     given: frozenset[str]
     key_names: dict[str, str]  # canonical key -> the key the file spells it with
     warmup_ratio: float | None  # the ratio the file gave, when warmup was a ratio
     notes: tuple[str, ...]
-    run: RunFacts = field(default_factory=RunFacts)
+    run: RunFacts = RunFacts()
 
 
 def _number(data: dict[str, Any], key: str, source: str, minimum: float = 0) -> float:

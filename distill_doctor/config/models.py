@@ -11,21 +11,17 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from distill_doctor.config.loader import read_json_object
 from distill_doctor.errors import InputError
 from distill_doctor.rules.base import ModelFacts
-from distill_doctor.trainer.demo import demo_root
 
 GATED_MLP_TYPES = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "phi3"}
 
 
-@dataclass(frozen=True)
-class Architecture:
+class Architecture(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     """The config.json numbers a parameter count needs."""
 
     style: str  # "gpt2" (learned positions, tied head), "neox", or "llama" (gated MLP)
@@ -44,8 +40,10 @@ class Architecture:
 def _load_table() -> tuple[dict[str, Architecture], dict[str, str], list[re.Pattern[str]]]:
     """The model table shipped as data (distill_doctor/data/model_facts.json, with a source
     URL per entry): architectures, name aliases, and the families released in bf16."""
-    raw = json.loads((resources.files("distill_doctor") / "data" / "model_facts.json").read_text())
-    fields = set(Architecture.__dataclass_fields__)
+    # Beside the code, as the package ships it (importlib.resources costs ~2 ms of a cold
+    # `doctor check` here to find the same file).
+    raw = json.loads((Path(__file__).parents[1] / "data" / "model_facts.json").read_text())
+    fields = set(Architecture._fields)
     built_in = {
         key: Architecture(**{k: v for k, v in entry.items() if k in fields})
         for key, entry in raw["models"].items()
@@ -212,6 +210,8 @@ def architecture_from_config(config: dict[str, Any], path: Path) -> Architecture
 def _config_path(spec: str) -> Path | None:
     """The config.json a model spec points at, if it names a local folder or file."""
     if spec.startswith("demo:"):
+        from distill_doctor.trainer.demo import demo_root
+
         return demo_root() / spec.removeprefix("demo:") / "config.json"
     if len(spec) > MAX_SPEC_CHARS:
         raise InputError(

@@ -17,9 +17,8 @@ import json
 import os
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, NamedTuple
 
 from distill_doctor.config.limits import (
     MAX_CONFIG_BYTES,
@@ -42,8 +41,7 @@ JSON_TYPE_NAMES = {
 }
 
 
-@dataclass(frozen=True)
-class ConfigDocument:
+class ConfigDocument(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     """One config file as read: its text, its top-level mapping, and what the reader noticed."""
 
     path: Path

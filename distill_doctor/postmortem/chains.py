@@ -4,14 +4,13 @@ past the symptom to the cause, as the seed's write-up had to work out by hand.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from distill_doctor import records as R
 from distill_doctor.findings import Finding
 
 
-@dataclass(frozen=True)
-class Chain:
+class Chain(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     symptom: str
     diagnosis: str
     fix: str
@@ -26,8 +25,7 @@ class Chain:
         }
 
 
-@dataclass(frozen=True)
-class ChainInputs:
+class ChainInputs(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     first: dict[str, Finding]  # the earliest finding of each id
     planned_steps: int | None  # optimizer steps of the run (config, else the log)
     scheduler_steps: int | None  # steps the scheduler was told (log line, else config)

@@ -10,7 +10,7 @@ that every detector has one).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from distill_doctor import records as R
 from distill_doctor.detectors import (
@@ -29,8 +29,7 @@ from distill_doctor.detectors.base import RunFacts
 ANY_METRIC = "*"  # a check that reads whatever series the log has
 
 
-@dataclass(frozen=True)
-class Need:
+class Need(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     series: tuple[str, ...]  # any one of these series, all of `also`
     points: int
     what: str  # how a person names the series: "grad_norm", "training loss"
@@ -72,8 +71,7 @@ NEEDS: dict[str, Need] = {
 }
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     id: str
     ran: bool
     detail: str  # "on 1,234 grad_norm points" or why it was skipped

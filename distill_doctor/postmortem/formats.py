@@ -4,6 +4,7 @@ A directory stands for the TensorBoard event files under it (a run directory); `
 
 from __future__ import annotations
 
+import importlib
 import re
 from types import ModuleType
 
@@ -16,36 +17,23 @@ from distill_doctor.postmortem.inputs import (
     open_stream,
     read_head,
 )
-from distill_doctor.postmortem.parsers import (
-    events_jsonl,
-    hf_state,
-    hf_stdout,
-    jsonl,
-    lightning_csv,
-    plain_text,
-    seed_text,
-    tensorboard,
-    wordlm,
-)
+from distill_doctor.postmortem.sniff import FORMATS, Format
 
-# Most specific first: an events.jsonl line is also JSON-lines; an HF stdout log also has
-# `loss=`-free text a seed log would claim; a word_language_model log has `lr` and `loss`.
-PARSERS: tuple[ModuleType, ...] = (
-    tensorboard,
-    events_jsonl,
-    hf_state,
-    jsonl,
-    lightning_csv,
-    hf_stdout,
-    wordlm,
-    seed_text,
-    plain_text,
-)
-BY_NAME = {parser.NAME: parser for parser in PARSERS}
+BY_NAME = {format.name: format for format in FORMATS}
+
+
+def load_parser(format: Format) -> ModuleType:
+    """A format's parser module, imported on first use (see postmortem.sniff)."""
+    return importlib.import_module(f"distill_doctor.postmortem.parsers.{format.module}")
+
+
+def all_parsers() -> list[ModuleType]:
+    """Every parser, in sniffing order."""
+    return [load_parser(format) for format in FORMATS]
 
 
 def formats_understood() -> str:
-    return "; ".join(f"{p.NAME}: {p.DESCRIPTION}" for p in PARSERS)
+    return "; ".join(f"{p.NAME}: {p.DESCRIPTION}" for p in all_parsers())
 
 
 # `doctor train` writes both beside each other; events.jsonl holds everything the
@@ -96,7 +84,8 @@ def sniff(path: LogInput) -> ModuleType | None:
 
 
 def _first_sniffed(head: bytes, path: LogInput) -> ModuleType | None:
-    return next((parser for parser in PARSERS if parser.sniff(head, path)), None)
+    found = next((format for format in FORMATS if format.sniff(head, path)), None)
+    return load_parser(found) if found is not None else None
 
 
 def detect(path: LogInput, forced: str | None = None) -> ModuleType:
@@ -104,7 +93,7 @@ def detect(path: LogInput, forced: str | None = None) -> ModuleType:
     if forced is not None:
         if forced not in BY_NAME:
             raise InputError(f"Unknown log format {forced!r}; known: {', '.join(BY_NAME)}.")
-        return BY_NAME[forced]
+        return load_parser(BY_NAME[forced])
     head = read_head(path)
     if not head.strip():
         raise InputError(f"{path}: the file is empty. Formats understood: {formats_understood()}.")

@@ -3,8 +3,7 @@ findings and the diagnosis chains. Renderers turn it into text, JSON or a plot."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from distill_doctor import records as R
 from distill_doctor.findings import Finding, Severity, has_errors
@@ -16,8 +15,7 @@ from distill_doctor.postmortem.run_config import RunConfig
 Verdict = Literal["healthy", "sick", "no-data"]
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     verdict: Verdict
     first_problem: Finding | None
     timeline: list[Finding]  # by step, then worst first

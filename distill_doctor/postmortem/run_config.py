@@ -3,14 +3,13 @@ the scheduler was told, the accumulation), for the detectors and the diagnosis c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from distill_doctor.detectors import RunFacts
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     path: Path
     planned_steps: int | None  # optimizer steps the run really takes
     scheduler_steps: int | None  # total steps the LR scheduler was told

@@ -17,9 +17,9 @@ ones before), and files that no format recognises (weights, READMEs) are passed 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 from distill_doctor import records as R
 from distill_doctor.errors import InputError
@@ -45,14 +45,14 @@ _NOT_LOGS = frozenset(
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 
 
-@dataclass
-class Run:
+# NamedTuples, not dataclasses: see rules.base (their file lists grow in place; nothing else
+# changes once they are made).
+class Run(NamedTuple):
     name: str
     files: list[LogInput]
 
 
-@dataclass
-class _Unit:
+class _Unit(NamedTuple):
     """Files that stand or fall together: one log, or one folder's TensorBoard files."""
 
     folder: str

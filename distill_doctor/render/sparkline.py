@@ -10,7 +10,7 @@ holds the value before it (a log every 500 steps is a step curve, not a row of g
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.postmortem.series import MAX_NONFINITE, Series
@@ -21,8 +21,7 @@ MARKS = {Severity.ERROR: "!", Severity.WARNING: "^", Severity.INFO: "."}
 LOG_SCALE_RATIO = 100.0  # max / min beyond which a linear scale flattens the interesting part
 
 
-@dataclass(frozen=True)
-class Sparkline:
+class Sparkline(NamedTuple):  # a NamedTuple, not a frozen dataclass: see rules.base
     name: str
     line: str
     summary: str  # first -> last value, and the log scale when used

@@ -274,3 +274,14 @@ def test_dialect_option_lists_every_dialect():
     from distill_doctor.rules.base import Dialect
 
     assert [d.value for d in DialectName] == list(get_args(Dialect))
+
+
+def test_each_scored_dialect_has_its_module():
+    # config.frameworks.markers scores the dialects apart from their translation modules.
+    import importlib
+
+    from distill_doctor.config.frameworks.markers import SCORES
+
+    for name in SCORES:
+        module = importlib.import_module(f"distill_doctor.config.frameworks.{name}")
+        assert module.NAME == name and callable(module.translate)

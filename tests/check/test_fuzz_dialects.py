@@ -11,22 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from distill_doctor.config.context import load_context
-from distill_doctor.config.frameworks import (
-    accelerate,
-    axolotl,
-    deepspeed,
-    llamafactory,
-    torchtune,
-)
+from distill_doctor.config.frameworks import axolotl, markers
 from distill_doctor.errors import InputError
 from distill_doctor.rules import run_rules
 
 FRAMEWORK_KEYS = sorted(
-    torchtune.SIGNATURE
-    | llamafactory.SIGNATURE
-    | axolotl.SIGNATURE
-    | accelerate.SIGNATURE
-    | deepspeed.SIGNATURE
+    markers.TORCHTUNE
+    | markers.LLAMAFACTORY
+    | markers.AXOLOTL
+    | markers.ACCELERATE
+    | markers.DEEPSPEED
     | set(axolotl.RENAMES)
     | {
         "epochs",

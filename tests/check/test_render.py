@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from distill_doctor.findings import Finding, Severity
 from distill_doctor.registry import all_docs
 from distill_doctor.render.sarif import render_sarif
-from distill_doctor.render.text import format_value, render_text
+from distill_doctor.render.text import captured, format_value, render_text
 
 ERROR = Finding(
     "scheduler-steps-mismatch",
@@ -114,3 +116,27 @@ def test_evidence_numbers_read_as_people_write_them():
     assert format_value(3.0) == "3"
     assert format_value(None) == "none" and format_value(True) == "true"
     assert format_value(float("nan")) == "nan"
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_evidence_laid_out_as_lines_prints_what_the_table_prints(color):
+    # render.text lays out rows that fit as lines; a table (room 0 forces it) is the reference.
+    from distill_doctor.render.text import evidence_table, indented, make_console
+
+    evidence = {
+        "batch_size": 2,
+        "ratio": 15.99,
+        "[bold]marked": "[red]value[/red]",
+        "wide": "漢字",
+        "lines": "one\ntwo three",
+        "gap": "x\n\ny",
+        "empty": "",
+        "flag": True,
+    }
+    finding = Finding("demo", "DD999", Severity.WARNING, "m", evidence)
+    printed = []
+    for room in (96, 0):
+        console = make_console(color, 100)
+        console.print(indented(evidence_table(finding, console, room)))
+        printed.append(captured(console))
+    assert printed[0] == printed[1] and "batch_size" in printed[0]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from distill_doctor.cli import app
-from distill_doctor.postmortem.formats import PARSERS
+from distill_doctor.postmortem.formats import all_parsers
 from distill_doctor.postmortem.parsers import ParseOptions, hf_stdout, plain_text, seed_text, wordlm
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -242,7 +242,7 @@ def test_every_parser_on_adversarial_lines(tmp_path_factory, pieces, name):
     path = tmp_path_factory.mktemp("adv") / name
     path.write_bytes(b"".join(pieces))
     with alarm(20):
-        for parser in PARSERS:
+        for parser in all_parsers():
             list(parser.parse(path, Skipped("adv"), ParseOptions()))
         result = invoke(str(path), "--format", "json")
     clean_exit(result)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from distill_doctor.errors import InputError
 from distill_doctor.postmortem import inputs, lines
 from distill_doctor.postmortem.analysis import analyze
-from distill_doctor.postmortem.formats import PARSERS, detect
+from distill_doctor.postmortem.formats import all_parsers, detect
 from distill_doctor.postmortem.parsers import ParseOptions, seed_text
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -75,7 +75,7 @@ def test_empty_and_unrecognised_files_name_the_formats(tmp_path):
 def test_random_bytes_never_raise(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("fuzz") / "events.out.tfevents.fuzz"
     path.write_bytes(data)
-    for parser in PARSERS:
+    for parser in all_parsers():
         list(parser.parse(path, Skipped("f"), ParseOptions()))
 
 

@@ -1,8 +1,10 @@
 """The training frameworks' own config dialects, each translated into TrainingArguments' terms.
 
-One module per framework, each with `NAME`, `score(data) -> int` (how strongly the file's keys
-say "this framework": 0 is not at all) and `translate(data) -> Translation`. The dialect with
-the highest score wins (`config.dialects.detect_dialect`); `--dialect NAME` overrides.
+One module per framework, each with `NAME` and `translate(data) -> Translation`, imported only
+for a file in its dialect. How strongly a file's keys say "this framework" is each one's score
+in `markers` (0 is not at all); the dialect with the highest score wins
+(`config.dialects.detect_dialect`); `--dialect NAME` overrides. W&B's wrapper is told by
+`wandb.score`.
 """
 
 from __future__ import annotations

@@ -11,31 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from distill_doctor.config.frameworks import count, positive_int
+from distill_doctor.config.frameworks import positive_int
 from distill_doctor.config.translation import Translation
 
 NAME = "accelerate"
-SIGNATURE = frozenset(
-    {
-        "compute_environment",
-        "distributed_type",
-        "mixed_precision",
-        "num_processes",
-        "num_machines",
-        "machine_rank",
-        "main_training_function",
-        "rdzv_backend",
-        "same_network",
-        "use_cpu",
-        "downcast_bf16",
-    }
-)
-
-
-def score(data: dict[str, Any]) -> int:
-    hits = count(SIGNATURE, data)
-    strong = "compute_environment" in data or "distributed_type" in data
-    return 5 * hits if strong and hits >= 2 else 0
 
 
 def translate(data: dict[str, Any]) -> Translation:

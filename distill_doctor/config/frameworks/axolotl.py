@@ -15,29 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from distill_doctor.config.frameworks import count, is_number, positive_int, text
+from distill_doctor.config.frameworks import is_number, positive_int, text
 from distill_doctor.config.translation import Translation
 
 NAME = "axolotl"
-SIGNATURE = frozenset(
-    {
-        "base_model",
-        "micro_batch_size",
-        "sequence_len",
-        "num_epochs",
-        "adapter",
-        "lora_r",
-        "val_set_size",
-        "evals_per_epoch",
-        "saves_per_epoch",
-        "sample_packing",
-        "datasets",
-        "dataset_prepared_path",
-        "lora_target_linear",
-        "special_tokens",
-        "load_in_4bit",
-    }
-)
 # axolotl name -> TrainingArguments name, where the meaning is the same.
 RENAMES = {
     "micro_batch_size": "per_device_train_batch_size",
@@ -56,11 +37,6 @@ RENAMES = {
     "seed": "seed",
 }
 SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
-
-
-def score(data: dict[str, Any]) -> int:
-    hits = count(SIGNATURE, data)
-    return 3 * hits if hits >= 2 else 0
 
 
 def translate(data: dict[str, Any]) -> Translation:

@@ -17,25 +17,6 @@ from distill_doctor.config.frameworks import positive_int, section
 from distill_doctor.config.translation import Translation
 
 NAME = "deepspeed"
-SIGNATURE = frozenset(
-    {
-        "zero_optimization",
-        "train_micro_batch_size_per_gpu",
-        "train_batch_size",
-        "gradient_clipping",
-        "zero_allow_untested_optimizer",
-        "steps_per_print",
-        "wall_clock_breakdown",
-    }
-)
-
-
-def score(data: dict[str, Any]) -> int:
-    hits = sum(key in data for key in SIGNATURE)
-    precision = any(
-        isinstance(data.get(k), dict) and "enabled" in data[k] for k in ("fp16", "bf16")
-    )
-    return 5 * (hits + precision) if hits >= 1 and (hits >= 2 or precision) else 0
 
 
 def translate(data: dict[str, Any]) -> Translation:

@@ -28,18 +28,6 @@ CE_FUNCTIONS = {"cross_entropy", "ce"}
 OFFLINE_KINDS = {"dataset", "offline"}
 
 
-def score(data: dict[str, Any]) -> int:
-    hits = sum(
-        [
-            isinstance(data.get("training_args"), dict),
-            isinstance(data.get("loss_functions"), list),
-            isinstance(data.get("teacher"), dict),
-            "sequence_length" in data,
-        ]
-    )
-    return 4 * hits if hits >= 2 else 0
-
-
 def translate(data: dict[str, Any]) -> Translation:
     args = section(data, "training_args")
     tr = Translation()

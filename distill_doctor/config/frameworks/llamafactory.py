@@ -14,33 +14,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from distill_doctor.config.frameworks import count, is_number, positive_int, text
+from distill_doctor.config.frameworks import is_number, positive_int, text
+from distill_doctor.config.frameworks.markers import LLAMAFACTORY
 from distill_doctor.config.hf_keys import HF_KEYS
 from distill_doctor.config.translation import Translation, unknown_keys_note
 
 NAME = "llamafactory"
-SIGNATURE = frozenset(
-    {
-        "stage",
-        "finetuning_type",
-        "cutoff_len",
-        "template",
-        "lora_target",
-        "val_size",
-        "quantization_bit",
-        "max_samples",
-        "plot_loss",
-        "preprocessing_num_workers",
-        "dataset_dir",
-        "overwrite_cache",
-        "lora_rank",
-        "pref_beta",
-        "freeze_trainable_layers",
-        "flash_attn",
-    }
-)
 # LLaMA-Factory's own arguments (model, data, finetuning, generation) that no rule reads.
-OWN_KEYS = SIGNATURE | frozenset(
+OWN_KEYS = LLAMAFACTORY | frozenset(
     """
     dataset eval_dataset tokenized_path mix_strategy interleave_probs streaming buffer_size
     packing neat_packing tool_format default_system enable_thinking image_max_pixels
@@ -59,10 +40,6 @@ OWN_KEYS = SIGNATURE | frozenset(
     swanlab_project do_sample num_beams length_penalty max_new_tokens
     """.split()
 )
-
-
-def score(data: dict[str, Any]) -> int:
-    return 3 * count(SIGNATURE, data) if count(SIGNATURE, data) >= 2 else 0
 
 
 def translate(data: dict[str, Any]) -> Translation:

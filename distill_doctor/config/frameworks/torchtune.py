@@ -20,19 +20,6 @@ from distill_doctor.config.translation import Translation
 from distill_doctor.rules.base import RunFacts
 
 NAME = "torchtune"
-SIGNATURE = frozenset(
-    {
-        "max_steps_per_epoch",
-        "kd_ratio",
-        "clip_grad_norm",
-        "log_every_n_steps",
-        "enable_activation_checkpointing",
-        "checkpointer",
-        "metric_logger",
-        "dtype",
-        "optimizer_in_bwd",
-    }
-)
 DTYPES = {"bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16"}
 KD_LOSSES = {"ForwardKL": "forward_kl", "ReverseKL": "reverse_kl"}
 SCHEDULES = {"cosine": "cosine", "linear": "linear", "constant": "constant_with_warmup"}
@@ -53,15 +40,6 @@ FAMILIES = {
     "phi4": "phi-4",
 }
 BUILDER = re.compile(r"^(?:q?lora_)?(" + "|".join(FAMILIES) + r")_(.+)$")
-
-
-def has_components(data: dict[str, Any]) -> bool:
-    return any(isinstance(v, dict) and "_component_" in v for v in data.values())
-
-
-def score(data: dict[str, Any]) -> int:
-    signature = sum(key in data for key in SIGNATURE)
-    return 10 + signature if has_components(data) else 0
 
 
 def component(data: dict[str, Any], key: str) -> str | None:

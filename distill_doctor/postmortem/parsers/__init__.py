@@ -1,8 +1,10 @@
 """One module per log format. Each module has:
     NAME: str                     the format's name (`--format-in` takes it)
     DESCRIPTION: str              one line for error messages and the README
-    sniff(head: bytes, path) -> bool   does this file look like the format (first 64 KiB)?
     parse(path, skipped, options) -> Iterator[Record]   records in the file's order
+Whether a file looks like a format (its first 64 KiB) is told by `postmortem.sniff`, which lists
+the formats and imports a parser only once its format is chosen (jsonl and plain_text keep a
+`sniff` of their own there: it needs their parsing code).
 Parsers stream (memory flat however long the file), never raise on bad content (they count
 what they skip in `skipped`), and yield records whose keys are those of
 `distill_doctor.records`, each with a `step`. A record may carry `FINDING_KEY` (a finding the

@@ -4,11 +4,9 @@ already in the log are passed on (under FINDING_KEY) so the report shows them to
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from distill_doctor import records as R
-from distill_doctor.events import EVENT_TYPES
 from distill_doctor.findings import Severity
 from distill_doctor.postmortem.inputs import LogInput
 from distill_doctor.postmortem.keys import to_number, to_step
@@ -23,15 +21,6 @@ _RUN_FACTS = (R.PLANNED_STEPS, R.SCHEDULER_STEPS, R.VOCAB_SIZE, R.MEM_TOTAL)
 
 
 _SEVERITIES = frozenset(s.value for s in Severity)
-
-
-def sniff(head: bytes, path: object) -> bool:
-    first = head.lstrip().split(b"\n", 1)[0]
-    try:
-        event = json.loads(first)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(event, dict) and event.get("type") in EVENT_TYPES
 
 
 def _metrics(event: dict[str, object], step: int) -> dict[str, object]:

@@ -27,12 +27,6 @@ _SPACE = re.compile(r"[\s,]*")
 _KEY = re.compile(r'\s*"((?:[^"\\]|\\.){0,200})"\s*:\s*')
 
 
-def sniff(head: bytes, path: Path) -> bool:
-    if path.name == "trainer_state.json":
-        return True
-    return head.lstrip().startswith(b"{") and b'"log_history"' in head
-
-
 class _Buffer:
     """Decoded text of the file with a read position; more is read when a value runs past the
     end. Text before the position is dropped as the reading moves on."""

@@ -43,13 +43,6 @@ _PAIR = re.compile(
     + r""")['"]?\s{0,4}[,}]""",
     re.IGNORECASE,
 )
-_SNIFF = re.compile(
-    rb"""\{\s{0,8}(['"])(?:loss|eval_loss|learning_rate|train_runtime|grad_norm)\1\s{0,8}:"""
-)
-
-
-def sniff(head: bytes, path: object) -> bool:
-    return _SNIFF.search(head) is not None
 
 
 def parse_dict_line(text: str) -> dict[str, object] | None:

@@ -29,11 +29,6 @@ NAME = "lightning-csv"
 DESCRIPTION = "PyTorch Lightning metrics.csv (CSVLogger)"
 
 
-def sniff(head: bytes, path: object) -> bool:
-    header = head.split(b"\n", 1)[0].strip().lower().split(b",")
-    return len(header) > 1 and (b"step" in header or b"epoch" in header)
-
-
 def column_keys(
     header: list[str], options: ParseOptions | None = None, empty: frozenset[str] = frozenset()
 ) -> list[tuple[str | None, bool]]:

@@ -71,15 +71,6 @@ MIN_RUN_BYTES = 8192  # shorter runs of redraws (a few dozen) are read whole
 # shows nothing more (a non-finite value is never sampled away: its window is read whole).
 MAX_SAMPLES_PER_WINDOW = 128
 WINDOW_BYTES = 1024 * 1024
-_SNIFF = re.compile(
-    rb"(?:\b(?:loss|lr)=[ \t]{0,8}[-+.\dna]|\[Eval\]|^[ \t]{0,16}Step[ \t]{1,8}\d[\d,]{0,20}"
-    rb"[ \t]{0,8}:|\[Scheduler\]|produced non-finite)",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def sniff(head: bytes, path: object) -> bool:
-    return _SNIFF.search(head) is not None
 
 
 def _pairs(

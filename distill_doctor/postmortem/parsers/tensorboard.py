@@ -18,10 +18,6 @@ DESCRIPTION = "TensorBoard event files (events.out.tfevents.*) or a run director
 RECORD_FRAME_BYTES = 16  # TFRecord framing: length (8) + its CRC (4) + data CRC (4)
 
 
-def sniff(head: bytes, path: object) -> bool:
-    return isinstance(path, Path) and "tfevents" in path.name
-
-
 def _scalar(value: object) -> float | None:
     from tensorboard.util import tensor_util
 

@@ -43,16 +43,7 @@ _EVAL = re.compile(
     r"\s{1,16}" + _NUMBER + rf"(?:{_S}\|{_S}(?:valid|test) ppl\s{{1,16}}" + _NUMBER + ")?",
     re.IGNORECASE,
 )
-_SNIFF = re.compile(
-    rb"\|\s{0,16}epoch\s{1,16}\d{1,9}\s{0,16}\|\s{0,16}\d{1,12}\s{0,16}/\s{0,16}\d{1,12}"
-    rb"\s{1,16}batches\s{0,16}\|",
-    re.IGNORECASE,
-)
 MAX_SCAN_CHARS = 16 * 1024
-
-
-def sniff(head: bytes, path: object) -> bool:
-    return _SNIFF.search(head) is not None
 
 
 def _number(text: str | None) -> float | int | None:
