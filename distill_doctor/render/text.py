@@ -76,7 +76,7 @@ def format_value(value: EvidenceValue) -> str:
     return str(value)
 
 
-def evidence_table(finding: Finding, console: Console, room: int) -> RenderableType:
+def evidence_table(finding: Finding, room: int) -> RenderableType:
     """Key and value per row; numbers right-aligned among themselves so that digits line up,
     words left-aligned (a long list of names must not push the numbers to the margin).
 
@@ -90,9 +90,10 @@ def evidence_table(finding: Finding, console: Console, room: int) -> RenderableT
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
     width = max((len(cells[k]) for k in numbers), default=0)
-    # As Rich reads a str cell: markup, no emoji or highlighting (make_console's settings).
+    # Plain text: keys and values come from the user's config or log, where `[/]` is a
+    # character, not Rich markup (as markup it vanished, or raised MarkupError).
     rows = [
-        (console.render_str(key), console.render_str(cell.rjust(width) if key in numbers else cell))
+        (Text(key), Text(cell.rjust(width) if key in numbers else cell))
         for key, cell in cells.items()
     ]
     key_width = max((widest_line(key) for key, _ in rows), default=0)
@@ -149,7 +150,7 @@ def print_finding(console: Console, finding: Finding) -> None:
     console.print(indented(Text(finding.message)))
     if finding.evidence:
         room = console.width - INDENT
-        console.print(indented(evidence_table(finding, console, room)))
+        console.print(indented(evidence_table(finding, room)))
     if finding.fix:
         console.print(indented(Text.assemble(("fix: ", "green"), finding.fix)))
     console.print()

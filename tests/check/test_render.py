@@ -137,6 +137,14 @@ def test_evidence_laid_out_as_lines_prints_what_the_table_prints(color):
     printed = []
     for room in (96, 0):
         console = make_console(color, 100)
-        console.print(indented(evidence_table(finding, console, room)))
+        console.print(indented(evidence_table(finding, room)))
         printed.append(captured(console))
     assert printed[0] == printed[1] and "batch_size" in printed[0]
+    # a user's text, not Rich markup
+    assert "[bold]marked" in printed[0] and "[red]value[/red]" in printed[0]
+
+
+def test_evidence_with_a_closing_tag_prints_as_written():
+    finding = Finding("demo", "DD999", Severity.WARNING, "m", {"model": "a[/]b", "[/x]": 1})
+    text = render_text([finding], title="c.json")
+    assert "a[/]b" in text and "[/x]" in text
