@@ -61,10 +61,11 @@ def _layout(names: tuple[str, ...], options: ParseOptions) -> Layout:
 
 
 def _builder(layout: Layout) -> Build | None:
-    """The record of an object of this layout whose metrics are all floats and whose step, if
-    it names one, is a plain int: the line of nearly every log, built by a function written
-    for the layout's width, a dict display (no loop, no call per value). It gives the record
-    the general path gives (keys in the same order); any other value is left to that path."""
+    """The record of an object of this layout whose metrics are floats or exact ints and whose
+    step, if it names one, is a plain int: the line of nearly every log, built by a function
+    written for the layout's width, a dict display (no loop, no call per value). It gives the
+    record the general path gives (keys in the same order); any other value (a string, a
+    bool, a huge int) is left to that path."""
     metrics, steps = layout
     if not metrics or len(steps) > 1 or len(metrics) > MAX_BUILDER_WIDTH:
         return None
@@ -83,7 +84,10 @@ def _builder_factory(width: int, states_step: bool) -> Callable[..., Build]:
     names = [f"n{i}" for i in range(width)]
     keys = [f"k{i}" for i in range(width)]
     taken = "".join(f"        v{i} = obj[n{i}]\n" for i in range(width))
-    plain = " and ".join(f"type(v{i}) is float" for i in range(width))
+    plain = " and ".join(
+        f"(type(v{i}) is float or type(v{i}) is int and -MAX_EXACT_INT <= v{i} <= MAX_EXACT_INT)"
+        for i in range(width)
+    )
     items = ", ".join(f"k{i}: v{i}" for i in range(width))
     if states_step:
         params = [*names, *keys, "step_name"]
