@@ -24,6 +24,8 @@ _SCAN = _DECODER.scan_once
 # elements with other than its lines (see `block_objects`).
 _TWO_ON_A_LINE = re.compile(rb"\}[ \t\r]*,[ \t\r]*\{")
 _OBJECTS_ONLY = {dict}
+# What Python's `json.dumps` writes for a non-finite float (`-Infinity` holds `Infinity`).
+_REFUSED, _REFUSED_TOO = b"NaN", b"Infinity"
 
 
 def block_objects(block: bytes) -> list[dict[str, object]] | None:
@@ -35,6 +37,8 @@ def block_objects(block: bytes) -> list[dict[str, object]] | None:
     elements that is not one of the joins sits inside one line, between the `}` and the `{` of
     two objects. With no such line, n elements from n lines means that every join separates
     two elements: each line is exactly one element, as orjson reads it alone."""
+    if _REFUSED in block or _REFUSED_TOO in block:
+        return None  # not worth a try: orjson stops there
     try:
         objects = orjson.loads(b"[" + block.replace(b"\n", b",") + b"]")
     except orjson.JSONDecodeError:
@@ -48,26 +52,28 @@ def block_objects(block: bytes) -> list[dict[str, object]] | None:
     return objects
 
 
-def line_value(line: bytes) -> object:
-    """One line's value, BLANK or NOT_JSON: orjson first, the standard library for what it
-    refuses."""
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        pass
-    text = line_text(line)
+def block_texts(block: bytes) -> list[str]:
+    """A block's lines as `iter_text_lines` gives them: decoded, the CR of a CRLF gone."""
+    texts = block.decode("utf-8", errors="replace").split("\n")
+    if b"\r" in block:
+        return [text[:-1] if text.endswith("\r") else text for text in texts]
+    return texts
+
+
+def text_value(text: str) -> object:
+    """One line's value, BLANK or NOT_JSON: orjson first, unless the line names a value it
+    refuses, and the standard library for what it refuses."""
+    if "NaN" not in text and "Infinity" not in text:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
     if not text or text.isspace():
         return BLANK
     try:
         return decode_text(text)
     except (ValueError, RecursionError):
         return NOT_JSON
-
-
-def line_text(line: bytes) -> str:
-    """A line as `iter_text_lines` gives it: decoded, the CR of a CRLF gone."""
-    text = line.decode("utf-8", errors="replace")
-    return text[:-1] if text.endswith("\r") else text
 
 
 def decode_text(line: str) -> object:

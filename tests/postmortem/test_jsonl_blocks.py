@@ -229,14 +229,17 @@ def test_a_block_whose_joined_array_pairs_lines_wrongly_is_read_line_by_line():
 )
 def test_what_orjson_refuses_the_standard_library_reads(line, value):
     assert json_blocks.block_objects(line) is None
-    assert repr(json_blocks.line_value(line)) == repr(value)  # repr: nan != nan
+    [text] = json_blocks.block_texts(line)
+    assert repr(json_blocks.text_value(text)) == repr(value)  # repr: nan != nan
 
 
 def test_blank_and_broken_lines():
-    assert json_blocks.line_value(b"  \r") is json_blocks.BLANK
-    assert json_blocks.line_value("\u00a0".encode()) is json_blocks.BLANK
-    assert json_blocks.line_value(b'{"a": 1') is json_blocks.NOT_JSON
-    assert json_blocks.line_value(b"[" * 100_000) is json_blocks.NOT_JSON
+    assert json_blocks.block_texts(b"a\r\n\r\nb\xff\nc\r\r") == ["a", "", "b\ufffd", "c\r"]
+    assert json_blocks.text_value("  ") is json_blocks.BLANK
+    assert json_blocks.text_value("\u00a0") is json_blocks.BLANK
+    assert json_blocks.text_value('{"a": 1') is json_blocks.NOT_JSON
+    assert json_blocks.text_value("[" * 100_000) is json_blocks.NOT_JSON
+    assert json_blocks.text_value('{"a": "NaN"}') == {"a": "NaN"}
 
 
 _LINES = st.one_of(

@@ -211,9 +211,9 @@ def _block_records(
         else:
             records, unused = layouts.records(objects, step)
             if unused:
-                lines = block.split(b"\n")
+                texts = json_blocks.block_texts(block)
                 for index in unused:
-                    skipped.skip(NO_METRIC, len(json_blocks.line_text(lines[index])))
+                    skipped.skip(NO_METRIC, len(texts[index]))
         if records:
             step = records[-1][R.STEP]  # type: ignore[assignment]
             yield records
@@ -225,12 +225,11 @@ def _line_by_line(
     """The records of a block that orjson could not read whole (a NaN, a cut line...), its
     skips counted in the lines' order."""
     records = []
-    for line in block.split(b"\n"):
-        obj = json_blocks.line_value(line)
+    for text in json_blocks.block_texts(block):
+        obj = json_blocks.text_value(text)
         if type(obj) is dict and (record := layouts.record(obj, step)) is not None:
             step = record[R.STEP]  # type: ignore[assignment]
             records.append(record)
         elif obj is not json_blocks.BLANK:
-            reason = NOT_JSON if obj is json_blocks.NOT_JSON else NO_METRIC
-            skipped.skip(reason, len(json_blocks.line_text(line)))
+            skipped.skip(NOT_JSON if obj is json_blocks.NOT_JSON else NO_METRIC, len(text))
     return records
