@@ -116,19 +116,78 @@ class Layouts:
     def __init__(self, options: ParseOptions) -> None:
         self.options = options
         self.known: dict[tuple[str, ...], tuple[Layout, Build | None]] = {}
+        self.seen_once: set[tuple[str, ...]] = set()
 
-    def _of(self, names: tuple[str, ...]) -> tuple[Layout, Build | None]:
+    def _of(self, names: tuple[str, ...], objects: int = 1) -> tuple[Layout, Build | None]:
+        """The layout of a set of names, and its builder once more than one object has had
+        these names: a log of ever new names never pays for one."""
         found = self.known.get(names)
         if found is None:
             if len(self.known) >= MAX_LAYOUTS:
                 self.known.clear()
+                self.seen_once.clear()
             layout = _layout(names, self.options)
-            found = self.known[names] = (layout, _builder(layout))
+            found = self.known[names] = (layout, _builder(layout) if objects > 1 else None)
+            if objects == 1:
+                self.seen_once.add(names)
+        elif names in self.seen_once:
+            self.seen_once.discard(names)
+            found = self.known[names] = (found[0], _builder(found[0]))
         return found
 
     def metrics(self, obj: dict[str, object]) -> tuple[dict[str, object], int | None]:
         """(the record's metrics, the step the object states or None)."""
-        metric_names, step_names = self._of(tuple(obj))[0]
+        return self._metrics(obj, self._of(tuple(obj))[0])
+
+    def record(self, obj: dict[str, object], previous: int) -> dict[str, object] | None:
+        """The record of an object, with its step (the one it states, else `previous` + 1);
+        None when it holds no metric."""
+        return self._record(obj, self._of(tuple(obj)), previous)
+
+    def records(
+        self, objects: list[dict[str, object]], previous: int
+    ) -> tuple[list[dict[str, object]], list[int]]:
+        """The records of objects, each as `record` gives it, and the indices of the objects
+        without a metric. A run of objects with the same names is built in one C loop."""
+        records: list[dict[str, object]] = []
+        unused: list[int] = []
+        start = 0
+        for names, same in groupby(map(tuple, objects)):
+            end = start + len(list(same))
+            known = self._of(names, end - start)
+            built = None
+            if known[1] is not None and end - start > 1:  # one object: no loop to set up
+                steps = range(previous + 1, previous + 1 + end - start)
+                built = list(map(known[1], objects[start:end], steps))
+            if built is None or None in built:
+                for index in range(start, end):
+                    record = self._record(objects[index], known, previous)
+                    if record is None:
+                        unused.append(index)
+                        continue
+                    previous = record[R.STEP]  # type: ignore[assignment]
+                    records.append(record)
+            else:
+                records += built
+                previous = built[-1][R.STEP]  # type: ignore[assignment]
+            start = end
+        return records, unused
+
+    def _record(
+        self, obj: dict[str, object], known: tuple[Layout, Build | None], previous: int
+    ) -> dict[str, object] | None:
+        layout, build = known
+        if build is not None and (record := build(obj, previous + 1)) is not None:
+            return record
+        record, found = self._metrics(obj, layout)
+        if not record:
+            return None
+        record[R.STEP] = found if found is not None else previous + 1
+        return record
+
+    @staticmethod
+    def _metrics(obj: dict[str, object], layout: Layout) -> tuple[dict[str, object], int | None]:
+        metric_names, step_names = layout
         record: dict[str, object] = {}
         for name, key in metric_names:
             value = obj[name]
@@ -142,48 +201,6 @@ class Layouts:
             if step is not None:
                 return record, step
         return record, None
-
-    def record(self, obj: dict[str, object], previous: int) -> dict[str, object] | None:
-        """The record of an object, with its step (the one it states, else `previous` + 1);
-        None when it holds no metric."""
-        build = self._of(tuple(obj))[1]
-        if build is not None and (record := build(obj, previous + 1)) is not None:
-            return record
-        record, found = self.metrics(obj)
-        if not record:
-            return None
-        record[R.STEP] = found if found is not None else previous + 1
-        return record
-
-    def records(
-        self, objects: list[dict[str, object]], previous: int
-    ) -> tuple[list[dict[str, object]], list[int]]:
-        """The records of objects, each as `record` gives it, and the indices of the objects
-        without a metric. A run of objects with the same names is built in one C loop."""
-        records: list[dict[str, object]] = []
-        unused: list[int] = []
-        start = 0
-        for names, same in groupby(map(tuple, objects)):
-            end = start + len(list(same))
-            build = self._of(names)[1]
-            built = None
-            if build is not None:
-                built = list(
-                    map(build, objects[start:end], range(previous + 1, previous + 1 + end - start))
-                )
-            if built is None or None in built:
-                for index in range(start, end):
-                    record = self.record(objects[index], previous)
-                    if record is None:
-                        unused.append(index)
-                        continue
-                    previous = record[R.STEP]  # type: ignore[assignment]
-                    records.append(record)
-            else:
-                records += built
-                previous = built[-1][R.STEP]  # type: ignore[assignment]
-            start = end
-        return records, unused
 
 
 def load_line(line: bytes | str) -> object:
