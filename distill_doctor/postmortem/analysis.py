@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice, repeat
+from operator import contains
 from pathlib import Path
 
 from distill_doctor import records as R
@@ -124,12 +125,16 @@ class Analysis:
 
 
 def _counted(records: Iterator[dict[str, object]], source: Source) -> Iterator[dict[str, object]]:
-    for record in records:
-        if FINDING_KEY in record:
-            source.logged_findings += 1
-        else:
-            source.records += 1
-        yield record
+    """The records, counted a batch at a time and flattened in C: a step of Python per record
+    shows in a million."""
+
+    def count(batch: list[dict[str, object]]) -> list[dict[str, object]]:
+        logged = sum(map(contains, batch, repeat(FINDING_KEY)))
+        source.logged_findings += logged
+        source.records += len(batch) - logged
+        return batch
+
+    return chain.from_iterable(map(count, iter(lambda: list(islice(records, BATCH)), [])))
 
 
 def open_sources(

@@ -65,6 +65,34 @@ def iter_text_lines(path: LogInput, skipped: Skipped) -> Iterator[str]:
         yield from lines
 
 
+def iter_line_blocks(path: LogInput, skipped: Skipped) -> Iterator[bytes]:
+    """Blocks of whole LF-separated lines, each block at most MAX_LINE_BYTES + 1 bytes unless
+    it is one line alone, for a parser that reads many lines in one call (JSON lines): no
+    line in them is over-long, so their lines need no check. Over-long lines are counted in
+    the file's order and left out, by the length `iter_text_lines` gives them (a line whose
+    bytes are over the cap but whose characters are not is kept, as a block of its own). A
+    CR before an LF stays; bytes are not decoded. Memory: a chunk and a block."""
+    for block in iter_blocks(path, skipped):
+        start, size = 0, len(block)
+        while size - start > MAX_LINE_BYTES:
+            # The last line break in reach: every line before it is short enough.
+            cut = block.rfind(b"\n", start, start + MAX_LINE_BYTES + 1)
+            if cut >= 0:
+                yield block[start:cut]
+                start = cut + 1
+                continue
+            end = block.find(b"\n", start + MAX_LINE_BYTES + 1)
+            end = size if end < 0 else end
+            chars = len(block[start:end].decode("utf-8", errors="replace"))
+            if chars > MAX_LINE_BYTES:
+                skipped.skip(LONG_LINE, chars)
+            else:
+                yield block[start:end]
+            start = end + 1
+        if start <= size:
+            yield block[start:] if start else block
+
+
 def iter_text_line_lists(path: LogInput, skipped: Skipped) -> Iterator[list[str]]:
     """The lines of `iter_text_lines` a list at a time, for a parser whose work per line is so
     small that a generator step per line shows (JSON lines). A block is decoded at once (it
