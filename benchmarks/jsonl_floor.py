@@ -1,6 +1,7 @@
-"""The JSON-lines parser against its floor (issue 8): how much of `doctor postmortem`'s read of
-a 1,000,000-record JSONL log is the JSON decoding itself, which no parser written in Python
-can skip.
+"""The JSON-lines parser against the standard library's decoder (issue 8): `doctor
+postmortem`'s read of a 1,000,000-record JSONL log beside the per-line decoding that any
+parser built on `json` pays. The parser now decodes blocks of lines with orjson, so it runs
+under that former floor (a ratio below 1).
 
 In one process, on the HF-style log of `detector_throughput.py` (generated once, reused), and
 alternating so that a busy machine slows all of them alike, it times:
