@@ -35,7 +35,7 @@ from distill_doctor.detectors.rank_desync import RankDesync
 from distill_doctor.detectors.straggler_rank import StragglerRank
 from distill_doctor.detectors.throughput_drop import ThroughputDrop
 from distill_doctor.findings import Finding
-from distill_doctor.records import Record
+from distill_doctor.records import STEP, Record
 
 __all__ = [
     "DETECTORS",
@@ -95,17 +95,26 @@ def watches(detector: Detector, keys: tuple[str, ...]) -> bool:
 
 class DetectorSuite:
     """One instance of every detector, fed the same records. A record goes only to the
-    detectors that watch one of its keys: a train record never wakes the eval detectors."""
+    detectors that watch one of its keys: a train record never wakes the eval detectors.
+
+    A detector that raises is switched off and named in `crashed` (its id -> what it raised,
+    where): one broken check must not take the report down, and the report must not call a
+    run healthy on a check that did not finish. (The live watchdog guards its own calls.)"""
 
     def __init__(self, facts: RunFacts | None = None) -> None:
         self.detectors: list[Detector] = [cls(facts) for cls in DETECTORS]
+        self.crashed: dict[str, str] = {}
         # Per record shape, the bound updates to call: decided once per shape, not per record.
         self._by_shape: dict[tuple[str, ...], list] = {}
         # Per record shape, which detectors watch it (one flag per detector, in order).
         self._watching: dict[tuple[str, ...], tuple[bool, ...]] = {}
 
     def _updates(self, shape: tuple[str, ...]) -> list:
-        updates = [d.update for d in self.detectors if watches(d, shape)]
+        updates = [
+            (d, d.update)
+            for d in self.detectors
+            if watches(d, shape) and d.DOC.id not in self.crashed
+        ]
         if len(self._by_shape) < MAX_SHAPES:
             self._by_shape[shape] = updates
         return updates
@@ -123,11 +132,20 @@ class DetectorSuite:
         shape = shape or tuple(record)
         updates = self._by_shape.get(shape) or self._updates(shape)
         findings: list[Finding] = []
-        for update in updates:
-            found = update(record)
+        for detector, update in updates:
+            try:
+                found = update(record)
+            except Exception as error:  # noqa: BLE001 - see the class docstring
+                self._switch_off(detector, error, record.get(STEP))
+                continue
             if found:
                 findings.extend(found)
         return findings
+
+    def _switch_off(self, detector: Detector, error: Exception, step: object) -> None:
+        where = f" at step {step}" if isinstance(step, int) else ""
+        self.crashed[detector.DOC.id] = f"{type(error).__name__}: {error}{where}"[:300]
+        self._by_shape.clear()  # the remembered update lists still hold it
 
     def update_many(
         self,
@@ -145,23 +163,17 @@ class DetectorSuite:
         found: list[tuple[int, int, Finding]] = []  # record index, detector position, finding
         for position, detector in enumerate(self.detectors):
             kept = [j for j, flags in enumerate(watching) if flags[position]]
-            if not kept:
+            if not kept or detector.DOC.id in self.crashed:
                 continue
             if len(kept) < len(runs):
                 its_runs, its_columns = [runs[j] for j in kept], [columns[j] for j in kept]
             else:
                 its_runs, its_columns = runs, columns
-            many = getattr(detector, "update_many", None)
-            if many is not None:
-                hits = many(records, its_runs, its_columns)
-            else:
-                update = detector.update
-                hits = [
-                    (i, f)
-                    for start, end, _ in its_runs
-                    for i in range(start, end)
-                    for f in update(records[i])
-                ]
+            try:
+                hits = _detector_hits(detector, records, its_runs, its_columns)
+            except Exception as error:  # noqa: BLE001 - see the class docstring
+                self._switch_off(detector, error, records[its_runs[0][0]].get(STEP))
+                continue
             found.extend((i, position, finding) for i, finding in hits)
         found.sort(key=_record_then_detector)  # stable: one detector's findings keep their order
         return [(index, finding) for index, _, finding in found]
@@ -169,8 +181,24 @@ class DetectorSuite:
     def finish(self) -> list[Finding]:
         findings: list[Finding] = []
         for detector in self.detectors:
-            findings.extend(detector.finish())
+            if detector.DOC.id in self.crashed:
+                continue
+            try:
+                findings.extend(detector.finish())
+            except Exception as error:  # noqa: BLE001 - see the class docstring
+                self._switch_off(detector, error, None)
         return findings
+
+
+def _detector_hits(
+    detector: Detector, records: list[Record], runs: list[ShapeRun], columns: list[RunColumns]
+) -> list[tuple[int, Finding]]:
+    """One detector's findings over a batch's runs, each with its record's index."""
+    many = getattr(detector, "update_many", None)
+    if many is not None:
+        return many(records, runs, columns)
+    update = detector.update
+    return [(i, f) for start, end, _ in runs for i in range(start, end) for f in update(records[i])]
 
 
 def _record_then_detector(hit: tuple[int, int, Finding]) -> tuple[int, int]:

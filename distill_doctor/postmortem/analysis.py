@@ -63,6 +63,8 @@ class Analysis:
     logged_facts: dict[str, int] = field(default_factory=dict)
     curves: Curves = field(default_factory=Curves)
     facts: RunFacts | None = None
+    # Detectors that raised (id -> what, where): switched off, reported as checks not run.
+    crashed: dict[str, str] = field(default_factory=dict)
     # Record shape (its keys) -> [records of that shape, has a metric, its fact keys]: a log
     # repeats a handful of shapes, so a record costs a lookup, not a pass over its keys.
     shapes: dict[tuple[str, ...], list] = field(default_factory=dict)
@@ -170,6 +172,7 @@ def analyze(
             runs = shape_runs(list(map(tuple, batch)))
         _analyze_batch(analysis, suite, batch, runs, logged)
     analysis.findings.extend(suite.finish())
+    analysis.crashed = suite.crashed
     # One finding per (id, step), its latest statement: a log's own finding and the replayed
     # detector's agree, and an episode restated at its end carries its totals.
     analysis.findings = _one_story(latest_per_episode(analysis.findings))

@@ -106,10 +106,21 @@ def _judge(check_id: str, need: Need, series: Mapping[str, int], vocab: bool) ->
     return Check(check_id, True, f"{points:,} {name} points")
 
 
-def coverage(series: Mapping[str, int], facts: RunFacts | None = None) -> list[Check]:
-    """Every stream check, ran or skipped, in code order."""
+def coverage(
+    series: Mapping[str, int],
+    facts: RunFacts | None = None,
+    crashed: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Every stream check, ran or skipped, in code order; one that raised (`crashed`: id ->
+    what it raised) did not finish, whatever its series."""
     vocab = bool(facts and facts.vocab_size) or series.get(R.VOCAB_SIZE, 0) > 0
-    return [_judge(check_id, need, series, vocab) for check_id, need in NEEDS.items()]
+    crashed = crashed or {}
+    return [
+        Check(check_id, False, f"the check crashed: {crashed[check_id]}")
+        if check_id in crashed
+        else _judge(check_id, need, series, vocab)
+        for check_id, need in NEEDS.items()
+    ]
 
 
 def judged_series(series: Mapping[str, int]) -> list[tuple[str, int]]:

@@ -97,5 +97,5 @@ def build_report(analysis: Analysis, config: RunConfig | None = None) -> Report:
     worst = max((f.severity.rank for f in problems), default=0)
     first = next((f for f in problems if f.severity.rank == worst), None)
     chains = find_chains(_chain_inputs(analysis, config))
-    checks = coverage(analysis.series, analysis.facts)
+    checks = coverage(analysis.series, analysis.facts, analysis.crashed)
     return Report(verdict, first, timeline, chains, analysis, checks)
