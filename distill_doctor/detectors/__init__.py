@@ -136,14 +136,13 @@ class DetectorSuite:
             try:
                 found = update(record)
             except Exception as error:  # noqa: BLE001 - see the class docstring
-                self._switch_off(detector, error, record.get(STEP))
+                self._switch_off(detector, error, _at_step("at", record.get(STEP)))
                 continue
             if found:
                 findings.extend(found)
         return findings
 
-    def _switch_off(self, detector: Detector, error: Exception, step: object) -> None:
-        where = f" at step {step}" if isinstance(step, int) else ""
+    def _switch_off(self, detector: Detector, error: Exception, where: str) -> None:
         self.crashed[detector.DOC.id] = f"{type(error).__name__}: {error}{where}"[:300]
         self._by_shape.clear()  # the remembered update lists still hold it
 
@@ -172,7 +171,9 @@ class DetectorSuite:
             try:
                 hits = _detector_hits(detector, records, its_runs, its_columns)
             except Exception as error:  # noqa: BLE001 - see the class docstring
-                self._switch_off(detector, error, records[its_runs[0][0]].get(STEP))
+                # a batch call: the step it crashed at is somewhere from its first record on
+                first = records[its_runs[0][0]].get(STEP)
+                self._switch_off(detector, error, _at_step("in the records from", first))
                 continue
             found.extend((i, position, finding) for i, finding in hits)
         found.sort(key=_record_then_detector)  # stable: one detector's findings keep their order
@@ -186,8 +187,12 @@ class DetectorSuite:
             try:
                 findings.extend(detector.finish())
             except Exception as error:  # noqa: BLE001 - see the class docstring
-                self._switch_off(detector, error, None)
+                self._switch_off(detector, error, " at the end of the run")
         return findings
+
+
+def _at_step(words: str, step: object) -> str:
+    return f" {words} step {step}" if isinstance(step, int) else ""
 
 
 def _detector_hits(

@@ -42,7 +42,7 @@ def test_a_crashing_detector_is_switched_off_and_the_rest_still_judge(
 def test_the_crash_names_its_step(tmp_path, monkeypatch):
     monkeypatch.setattr(LossSpike, "update_many", broken)
     analysis = analyze([write_log(tmp_path)])
-    assert analysis.crashed["loss-spike"].endswith("at step 1")
+    assert analysis.crashed["loss-spike"].endswith("in the records from step 1")
 
 
 def test_a_crashed_check_is_not_called_healthy(tmp_path, monkeypatch):
@@ -64,6 +64,14 @@ def test_the_record_by_record_path_is_guarded_too(monkeypatch):
     for step in range(1, 50):
         suite.update({"step": step, "loss": 2.0, "lr": 0.0})
     suite.finish()
-    assert suite.crashed.keys() == {"lr-zero"}
+    assert suite.crashed == {"lr-zero": "ZeroDivisionError: division by zero at step 1"}
+
+
+def test_a_crash_at_the_end_says_so(monkeypatch):
+    monkeypatch.setattr(LossSpike, "finish", broken)
     findings = run_detectors({"step": s, "loss": float("nan")} for s in range(1, 5))
-    assert "nonfinite-loss" in {f.id for f in findings}
+    assert "nonfinite-loss" in {f.id for f in findings}  # the others still finish
+    suite = DetectorSuite()
+    suite.update({"step": 1, "loss": 2.0})
+    suite.finish()
+    assert suite.crashed["loss-spike"].endswith("at the end of the run")
