@@ -52,14 +52,6 @@ def block_objects(block: bytes) -> list[dict[str, object]] | None:
     return objects
 
 
-def block_texts(block: bytes) -> list[str]:
-    """A block's lines as `iter_text_lines` gives them: decoded, the CR of a CRLF gone."""
-    texts = block.decode("utf-8", errors="replace").split("\n")
-    if b"\r" in block:
-        return [text[:-1] if text.endswith("\r") else text for text in texts]
-    return texts
-
-
 def text_value(text: str) -> object:
     """One line's value, BLANK or NOT_JSON: orjson first, unless the line names a value it
     refuses, and the standard library for what it refuses."""

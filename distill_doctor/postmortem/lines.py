@@ -93,12 +93,16 @@ def iter_line_blocks(path: LogInput, skipped: Skipped) -> Iterator[bytes]:
             yield block[start:] if start else block
 
 
+def block_lines(block: bytes) -> list[str]:
+    """A block's lines as `iter_text_lines` gives them: decoded, the CR of a CRLF gone."""
+    lines = block.decode("utf-8", errors="replace").split("\n")
+    return _without_cr(lines) if b"\r" in block else lines
+
+
 def iter_text_line_lists(path: LogInput, skipped: Skipped) -> Iterator[list[str]]:
-    """The lines of `iter_text_lines` a list at a time, for a parser whose work per line is so
-    small that a generator step per line shows (JSON lines). A block is decoded at once (it
-    ends at a line break, never inside a character); an over-long line ends a list, and is
-    counted before the next list, so skips are counted in the file's order. Memory: a block,
-    its list of lines and the previous block's list, still held by the consumer."""
+    """The lines of `iter_text_lines` a list per block: a block is decoded at once (it ends
+    at a line break, never inside a character); an over-long line ends a list, and is
+    counted before the next list, so skips are counted in the file's order."""
     for block in iter_blocks(path, skipped):
         lines = block.decode("utf-8", errors="replace").split("\n")
         # A decoded line is never longer than its bytes: a short block holds no long line.

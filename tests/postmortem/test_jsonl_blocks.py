@@ -229,12 +229,12 @@ def test_a_block_whose_joined_array_pairs_lines_wrongly_is_read_line_by_line():
 )
 def test_what_orjson_refuses_the_standard_library_reads(line, value):
     assert json_blocks.block_objects(line) is None
-    [text] = json_blocks.block_texts(line)
+    [text] = lines.block_lines(line)
     assert repr(json_blocks.text_value(text)) == repr(value)  # repr: nan != nan
 
 
 def test_blank_and_broken_lines():
-    assert json_blocks.block_texts(b"a\r\n\r\nb\xff\nc\r\r") == ["a", "", "b\ufffd", "c\r"]
+    assert lines.block_lines(b"a\r\n\r\nb\xff\nc\r\r") == ["a", "", "b\ufffd", "c\r"]
     assert json_blocks.text_value("  ") is json_blocks.BLANK
     assert json_blocks.text_value("\u00a0") is json_blocks.BLANK
     assert json_blocks.text_value('{"a": 1') is json_blocks.NOT_JSON

@@ -1,4 +1,4 @@
-"""`iter_text_line_lists`, the block-at-a-time line reader of the JSON-lines parser: the same
+"""`iter_text_line_lists`, the block-at-a-time line reader behind `iter_text_lines`: the same
 lines as `iter_text_lines`, and skips counted in the file's order even when an over-long line
 sits in the middle of a block."""
 

@@ -25,7 +25,7 @@ from distill_doctor.postmortem.keys import (
     to_number,
     to_step,
 )
-from distill_doctor.postmortem.lines import iter_line_blocks
+from distill_doctor.postmortem.lines import block_lines, iter_line_blocks
 from distill_doctor.postmortem.parsers import ParseOptions
 from distill_doctor.postmortem.skipped import Skipped
 
@@ -228,7 +228,7 @@ def _block_records(
         else:
             records, unused = layouts.records(objects, step)
             if unused:
-                texts = json_blocks.block_texts(block)
+                texts = block_lines(block)
                 for index in unused:
                     skipped.skip(NO_METRIC, len(texts[index]))
         if records:
@@ -242,7 +242,7 @@ def _line_by_line(
     """The records of a block that orjson could not read whole (a NaN, a cut line...), its
     skips counted in the lines' order."""
     records = []
-    for text in json_blocks.block_texts(block):
+    for text in block_lines(block):
         obj = json_blocks.text_value(text)
         if type(obj) is dict and (record := layouts.record(obj, step)) is not None:
             step = record[R.STEP]  # type: ignore[assignment]
