@@ -128,23 +128,27 @@ def test_kd_width_runs_every_level_of_the_selection():
     assert V >= MIN_WIDTH_RATIO * K * LEVEL_BLOCKS[0] and V % LEVEL_BLOCKS[0]
 
 
+def chunked_and_oracle(student, teacher, kd: KDOptions, chunk_rows: int):
+    """(loss, grad) of the chunked KD loss over MASK's rows, then the oracle's."""
+    targets = torch.zeros(ROWS, dtype=torch.long)
+    loss, grad = loss_and_grad(
+        lambda s: (
+            logits_loss(
+                s, teacher, targets, MASK, kd=kd, ce_weight=0.0, kd_weight=1.0,
+                chunk_rows=chunk_rows,
+            ).total
+        ),
+        student,
+    )  # fmt: skip
+    return (loss, grad, *loss_and_grad(lambda s: oracle(s[MASK], teacher[MASK], kd), student))
+
+
 @pytest.mark.parametrize(("kind", "beta"), KINDS)
 @pytest.mark.parametrize("mode", ["tail", "renormalize"])
 def test_top_k_kd_through_the_selection_matches_the_oracle(kind, beta, mode):
     kd = KDOptions(kind, 2.0, True, beta, K, mode)
     student, teacher = randn(1, ROWS, V), randn(2, ROWS, V)
-    targets = torch.zeros(ROWS, dtype=torch.long)
-    loss, grad = loss_and_grad(
-        lambda s: (
-            logits_loss(
-                s, teacher, targets, MASK, kd=kd, ce_weight=0.0, kd_weight=1.0, chunk_rows=2
-            ).total
-        ),
-        student,
-    )
-    expected_loss, expected_grad = loss_and_grad(
-        lambda s: oracle(s[MASK], teacher[MASK], kd), student
-    )
+    loss, grad, expected_loss, expected_grad = chunked_and_oracle(student, teacher, kd, 2)
     torch.testing.assert_close(loss, expected_loss, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
 
@@ -179,18 +183,7 @@ def test_a_student_logit_far_above_its_logits_at_the_teachers_top_k(kind, beta):
     student[1, 700] = 500.0
     student[4, 999] = 120.0  # 120 at T = 1 overflows fp32's exp as well
     kd = KDOptions(kind, 1.0, True, beta, K, "tail")
-    targets = torch.zeros(ROWS, dtype=torch.long)
-    loss, grad = loss_and_grad(
-        lambda s: (
-            logits_loss(
-                s, teacher, targets, MASK, kd=kd, ce_weight=0.0, kd_weight=1.0, chunk_rows=3
-            ).total
-        ),
-        student,
-    )
-    expected_loss, expected_grad = loss_and_grad(
-        lambda s: oracle(s[MASK], teacher[MASK], kd), student
-    )
+    loss, grad, expected_loss, expected_grad = chunked_and_oracle(student, teacher, kd, 3)
     assert torch.isfinite(loss) and torch.isfinite(grad).all()
     torch.testing.assert_close(loss, expected_loss, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
