@@ -9,12 +9,12 @@ in C, and answers each fact once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from operator import itemgetter
 from typing import Any
 
 from distill_doctor.detectors.base import ShapeRun
+from distill_doctor.detectors.values import plain_floats
 from distill_doctor.records import Record
 
 # A run of records with at most this many keys has all its columns taken in one pass (a train
@@ -56,9 +56,7 @@ class RunColumns:
         """Every value of `key` a finite float (the key in the shape)."""
         fact = self._facts.get((key, "plain"))
         if fact is None:
-            values = self[key]
-            fact = set(map(type, values)) == {float} and all(map(math.isfinite, values))
-            self._facts[key, "plain"] = fact
+            fact = self._facts[key, "plain"] = plain_floats(self[key])
         return fact
 
     def nonzero_floats(self, key: str) -> bool:
